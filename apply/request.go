@@ -1,0 +1,78 @@
+// Package apply is the transaction behind `smtptls apply` and the wizard's
+// Apply button: validate, write a new generation, switch, reload, verify, and
+// roll back when any of that fails, so a gateway is never left worse off.
+package apply
+
+import (
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/probe"
+	"github.com/smtptls/smtptls/validate"
+)
+
+// Request is what to apply. Empty fields keep what is installed.
+type Request struct {
+	ConfigDir string
+	Mode      config.Mode
+	// Cert, Key and CA are the texts as pasted; all nil keeps the installed
+	// certificate material.
+	Cert, Key, CA []byte
+	Passphrase    []byte
+	Hostname      string
+	Listen        string
+	// ConfirmRequired must be true to apply ModeRequired (--yes, or the
+	// wizard's second confirmation).
+	ConfirmRequired bool
+	DryRun          bool
+}
+
+// StepName names a step of the transaction, in the order they run.
+type StepName string
+
+const (
+	StepValidate StepName = "validate"
+	StepWrite    StepName = "write"
+	StepSwitch   StepName = "switch"
+	StepReload   StepName = "reload" // or start the listener when none runs
+	StepVerify   StepName = "verify"
+	StepRollback StepName = "rollback"
+)
+
+// StepStatus is where a step stands.
+type StepStatus string
+
+const (
+	StepRunning StepStatus = "running"
+	StepOK      StepStatus = "ok"
+	StepFailed  StepStatus = "failed"
+	StepSkipped StepStatus = "skipped"
+)
+
+// Step is one progress event; the wizard draws a spinner for running and a
+// tick or a cross for the rest.
+type Step struct {
+	Name   StepName   `json:"name"`
+	Status StepStatus `json:"status"`
+	Detail string     `json:"detail"`
+}
+
+// Result is the outcome of one apply.
+type Result struct {
+	// Applied is true when the new generation is live and verified.
+	Applied bool `json:"applied"`
+	// RolledBack is true when the new generation failed and the previous one
+	// is serving again.
+	RolledBack bool   `json:"rolled_back"`
+	Generation string `json:"generation,omitempty"` // the one written
+	Previous   string `json:"previous,omitempty"`   // the one before
+	// FailedStep names the step that failed; empty on success.
+	FailedStep StepName `json:"failed_step,omitempty"`
+	// Field is the paste field at fault, when the failure is one (the wizard
+	// jumps back to it).
+	Field      validate.Field  `json:"field,omitempty"`
+	Message    string          `json:"message"` // one plain sentence for the admin
+	Steps      []Step          `json:"steps"`
+	Validation validate.Report `json:"-"`
+	Verify     *probe.Report   `json:"verify,omitempty"`
+	// Fingerprint is the SHA-256 of the installed certificate, hex.
+	Fingerprint string `json:"fingerprint,omitempty"`
+}

@@ -1,0 +1,12 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// TODO(owner of this file): replace with the real command.
+func cmdSetup(ctx context.Context, e *env, args []string) int {
+	fmt.Fprintln(e.stderr, "smtptls setup: not built yet")
+	return exitUsage
+}

@@ -1,0 +1,171 @@
+// Package config is the config store: the settings an admin can edit by hand
+// (config.toml), the certificate material beside them, and the generations
+// that an apply writes and switches between atomically.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Mode is the STARTTLS policy of the listener.
+type Mode string
+
+const (
+	// ModeDisabled: STARTTLS is neither advertised nor accepted.
+	ModeDisabled Mode = "disabled"
+	// ModeAvailable: STARTTLS advertised, plaintext mail still accepted.
+	ModeAvailable Mode = "available"
+	// ModeRequired: STARTTLS advertised, no mail accepted without it.
+	ModeRequired Mode = "required"
+)
+
+// Modes lists the modes in the order screens and help texts show them.
+var Modes = []Mode{ModeDisabled, ModeAvailable, ModeRequired}
+
+// ParseMode accepts a mode name as typed on a command line or in config.toml.
+func ParseMode(s string) (Mode, error) {
+	m := Mode(strings.ToLower(strings.TrimSpace(s)))
+	switch m {
+	case ModeDisabled, ModeAvailable, ModeRequired:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown TLS mode %q: use disabled, available or required", s)
+}
+
+// NeedsCertificate reports whether the mode serves TLS.
+func (m Mode) NeedsCertificate() bool { return m == ModeAvailable || m == ModeRequired }
+
+// Duration is a time.Duration written as "30s" or "10m" in config.toml.
+type Duration struct{ time.Duration }
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w (write it like 30s or 10m)", b, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// BareLineEndings says what the listener does with a bare CR or LF in DATA.
+const (
+	BareReject    = "reject"    // 550 5.5.2, as Postfix does
+	BareNormalize = "normalize" // rewrite to CRLF before spooling
+)
+
+// Limits bound what one peer can make the listener do.
+type Limits struct {
+	MaxMessageBytes     int64    `toml:"max_message_bytes"`
+	MaxRecipients       int      `toml:"max_recipients"`
+	MaxConnections      int      `toml:"max_connections"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
+	CommandTimeout      Duration `toml:"command_timeout"`
+	DataTimeout         Duration `toml:"data_timeout"`
+	HandshakeTimeout    Duration `toml:"handshake_timeout"`
+}
+
+// Settings are the human-editable part of a configuration (config.toml).
+type Settings struct {
+	Mode     Mode   `toml:"mode"`
+	Hostname string `toml:"hostname"`
+	Listen   string `toml:"listen"`
+	// SpoolDir is where accepted mail is written; a relative path is taken
+	// from the config directory, so a generation never holds mail.
+	SpoolDir        string `toml:"spool_dir"`
+	BareLineEndings string `toml:"bare_line_endings"`
+	Limits          Limits `toml:"limits"`
+}
+
+// DefaultSettings returns the settings of a fresh install. Root listens on
+// port 25 like any MX; everyone else on 127.0.0.1:2525, so a new user can
+// try the whole flow without privileges.
+func DefaultSettings(root bool, hostname string) Settings {
+	listen := "127.0.0.1:2525"
+	if root {
+		listen = ":25"
+	}
+	return Settings{
+		Mode:            ModeDisabled,
+		Hostname:        hostname,
+		Listen:          listen,
+		SpoolDir:        "spool",
+		BareLineEndings: BareReject,
+		Limits: Limits{
+			MaxMessageBytes:     35 << 20,
+			MaxRecipients:       100,
+			MaxConnections:      1000,
+			MaxConnectionsPerIP: 20,
+			CommandTimeout:      Duration{5 * time.Minute},
+			DataTimeout:         Duration{10 * time.Minute},
+			HandshakeTimeout:    Duration{30 * time.Second},
+		},
+	}
+}
+
+// Check reports the first thing in s that a listener could not run with.
+func (s Settings) Check() error {
+	if _, err := ParseMode(string(s.Mode)); err != nil {
+		return err
+	}
+	if strings.TrimSpace(s.Hostname) == "" {
+		return fmt.Errorf("hostname is empty: set it to the name peers use for this gateway (its MX name)")
+	}
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		return fmt.Errorf("listen address %q: %w (write it like 0.0.0.0:25 or 127.0.0.1:2525)", s.Listen, err)
+	}
+	if s.SpoolDir == "" {
+		return fmt.Errorf("spool_dir is empty")
+	}
+	switch s.BareLineEndings {
+	case BareReject, BareNormalize:
+	default:
+		return fmt.Errorf("bare_line_endings %q: use %q or %q", s.BareLineEndings, BareReject, BareNormalize)
+	}
+	l := s.Limits
+	if l.MaxMessageBytes <= 0 || l.MaxRecipients <= 0 || l.MaxConnections <= 0 || l.MaxConnectionsPerIP <= 0 {
+		return fmt.Errorf("limits must be positive (max_message_bytes, max_recipients, max_connections, max_connections_per_ip)")
+	}
+	if l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.HandshakeTimeout.Duration <= 0 {
+		return fmt.Errorf("timeouts must be positive (command_timeout, data_timeout, handshake_timeout)")
+	}
+	return nil
+}
+
+// MarshalSettings renders s as config.toml, with a header for the human
+// who opens it.
+func MarshalSettings(s Settings) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("# smtptls settings. Edit, then run `smtptls apply` (or `smtptls reload`).\n")
+	b.WriteString("# mode: disabled | available | required\n\n")
+	if err := toml.NewEncoder(&b).Encode(s); err != nil {
+		return nil, fmt.Errorf("encode settings: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// UnmarshalSettings parses config.toml on top of defaults, so a file that
+// names only a few keys still yields a complete configuration. Unknown keys
+// are an error: a typo must not silently leave a default in place.
+func UnmarshalSettings(data []byte, defaults Settings) (Settings, error) {
+	s := defaults
+	md, err := toml.Decode(string(data), &s)
+	if err != nil {
+		return Settings{}, fmt.Errorf("parse config.toml: %w", err)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		keys := make([]string, len(u))
+		for i, k := range u {
+			keys[i] = k.String()
+		}
+		return Settings{}, fmt.Errorf("config.toml: unknown setting %s", strings.Join(keys, ", "))
+	}
+	return s, nil
+}
