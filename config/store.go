@@ -1,0 +1,377 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// KeepGenerations is how many generations a prune keeps (besides the live
+// one and the one it just replaced, which are never pruned).
+const KeepGenerations = 5
+
+// stagePrefix marks a generation that is still being written. Load never
+// follows it (only `current` is followed) and the next Stage removes it, so
+// a crash mid-write leaves nothing that looks like a configuration.
+const stagePrefix = ".staging-"
+
+// removePrefix marks a generation being pruned: it is renamed first, so a
+// crash halfway through deleting it never leaves a partial generation under
+// a name that a rollback could pick.
+const removePrefix = ".removing-"
+
+// linkTempPrefix names the symlink made before it is renamed over current.
+const linkTempPrefix = CurrentLink + ".tmp-"
+
+// genTimeFormat is the time part of a generation name; names sort by time,
+// and by the sequence number after it when two share a second.
+const genTimeFormat = "20060102T150405Z"
+
+// Material is the certificate material of one generation, PEM encoded.
+// Empty fields are not written (disabled mode carries no certificate).
+type Material struct {
+	CertPEM  []byte
+	KeyPEM   []byte
+	ChainPEM []byte
+	CAPEM    []byte
+}
+
+// MaterialOf returns the material of a loaded configuration.
+func MaterialOf(l Loaded) Material {
+	return Material{CertPEM: l.CertPEM, KeyPEM: l.KeyPEM, ChainPEM: l.ChainPEM, CAPEM: l.CAPEM}
+}
+
+// Generation is one complete configuration on disk.
+type Generation struct {
+	Name    string    `json:"name"`
+	Seq     int       `json:"seq"`
+	Created time.Time `json:"created"`
+	Current bool      `json:"current"`
+}
+
+// Store is a config directory: generations, the current link and the lock.
+// Writers (Stage, Activate, Deactivate, Prune) must hold the Lock.
+type Store struct {
+	dir  string
+	host Host
+	// Now names new generations and stamps the lock; time.Now by default.
+	Now func() time.Time
+}
+
+// OpenStore opens dir as a config store, creating it (0700) and its
+// generations directory when missing, and tightening a directory that
+// others can read: it holds a private key.
+func OpenStore(dir string, h Host) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("open config store: no directory given")
+	}
+	for _, d := range []string{dir, filepath.Join(dir, GenerationsDir)} {
+		if err := ensurePrivateDir(d); err != nil {
+			return nil, err
+		}
+	}
+	return &Store{dir: dir, host: h, Now: time.Now}, nil
+}
+
+func ensurePrivateDir(d string) error {
+	fi, err := os.Stat(d)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create config directory: %w", err)
+		}
+		// MkdirAll may have made parents too; make sure the new names last.
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("create config directory: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("open config directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("config directory %s is not a directory", d)
+	case fi.Mode().Perm()&0o077 != 0:
+		if err := os.Chmod(d, 0o700); err != nil {
+			return fmt.Errorf("config directory %s is readable by others (%v) and cannot be made private: %w", d, fi.Mode().Perm(), err)
+		}
+	}
+	return nil
+}
+
+// Dir is the config directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) gensDir() string { return filepath.Join(s.dir, GenerationsDir) }
+
+// Current names the live generation, "" when nothing was applied yet.
+func (s *Store) Current() (string, error) {
+	return CurrentGeneration(s.dir)
+}
+
+// CurrentGeneration names the live generation of dir, "" when nothing was
+// applied yet.
+func CurrentGeneration(dir string) (string, error) {
+	target, err := os.Readlink(filepath.Join(dir, CurrentLink))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read current generation: %w", err)
+	}
+	return filepath.Base(target), nil
+}
+
+// parseGeneration splits a generation name into its time and sequence;
+// ok is false for anything else found in generations/ (strays, staging).
+func parseGeneration(name string) (t time.Time, seq int, ok bool) {
+	ts, n, found := strings.Cut(name, "-")
+	if !found || len(n) < 4 {
+		return time.Time{}, 0, false
+	}
+	t, err := time.Parse(genTimeFormat, ts)
+	if err != nil {
+		return time.Time{}, 0, false
+	}
+	seq, err = strconv.Atoi(n)
+	if err != nil || seq <= 0 {
+		return time.Time{}, 0, false
+	}
+	return t, seq, true
+}
+
+// ValidGenerationName reports whether name is one the store could have made;
+// anything else (a path, "..") is refused before it reaches the file system.
+func ValidGenerationName(name string) bool {
+	_, _, ok := parseGeneration(name)
+	return ok
+}
+
+// Generations lists the complete generations, oldest first. A generation
+// still being staged is not listed.
+func (s *Store) Generations() ([]Generation, error) {
+	return ListGenerations(s.dir)
+}
+
+// ListGenerations lists the complete generations of dir, oldest first.
+func ListGenerations(dir string) ([]Generation, error) {
+	ents, err := os.ReadDir(filepath.Join(dir, GenerationsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list generations: %w", err)
+	}
+	cur, err := CurrentGeneration(dir)
+	if err != nil {
+		return nil, err
+	}
+	var gens []Generation
+	for _, e := range ents {
+		t, seq, ok := parseGeneration(e.Name())
+		if !ok || !e.IsDir() {
+			continue
+		}
+		gens = append(gens, Generation{Name: e.Name(), Seq: seq, Created: t, Current: e.Name() == cur})
+	}
+	// The sequence, not the clock, decides the order: a clock set back must
+	// not make an old generation look new.
+	sort.Slice(gens, func(i, j int) bool { return gens[i].Seq < gens[j].Seq })
+	return gens, nil
+}
+
+// Previous names the newest generation older than the live one: what a
+// rollback without --to returns to. "" when there is none.
+func (s *Store) Previous() (string, error) {
+	gens, err := s.Generations()
+	if err != nil {
+		return "", err
+	}
+	cur := -1
+	for i, g := range gens {
+		if g.Current {
+			cur = i
+		}
+	}
+	if cur <= 0 {
+		return "", nil
+	}
+	return gens[cur-1].Name, nil
+}
+
+// nextName names a new generation: the time now, and a sequence number one
+// above any seen so far, staging leftovers included.
+func (s *Store) nextName() (string, error) {
+	ents, err := os.ReadDir(s.gensDir())
+	if err != nil {
+		return "", fmt.Errorf("list generations: %w", err)
+	}
+	max := 0
+	for _, e := range ents {
+		n := strings.TrimPrefix(strings.TrimPrefix(e.Name(), stagePrefix), removePrefix)
+		if _, seq, ok := parseGeneration(n); ok && seq > max {
+			max = seq
+		}
+	}
+	return fmt.Sprintf("%s-%04d", s.Now().UTC().Format(genTimeFormat), max+1), nil
+}
+
+// Clean removes what a crashed apply may have left: generations that were
+// still being staged and temporary links. Neither is ever read by Load.
+func (s *Store) Clean() error {
+	ents, err := os.ReadDir(s.gensDir())
+	if err != nil {
+		return fmt.Errorf("clean generations: %w", err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), stagePrefix) || strings.HasPrefix(e.Name(), removePrefix) {
+			if err := os.RemoveAll(filepath.Join(s.gensDir(), e.Name())); err != nil {
+				return fmt.Errorf("remove unfinished generation %s: %w", e.Name(), err)
+			}
+		}
+	}
+	top, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("clean config directory: %w", err)
+	}
+	for _, e := range top {
+		if strings.HasPrefix(e.Name(), linkTempPrefix) {
+			if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil {
+				return fmt.Errorf("remove stale link %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// Stage writes a complete generation (settings and material, every file and
+// the directory fsynced) under a staging name, and returns the name it will
+// have once activated. Nothing changes for Load until Activate.
+func (s *Store) Stage(set Settings, m Material) (string, error) {
+	if err := set.Check(); err != nil {
+		return "", fmt.Errorf("stage generation: %w", err)
+	}
+	if set.Mode.NeedsCertificate() && (len(m.CertPEM) == 0 || len(m.KeyPEM) == 0) {
+		return "", fmt.Errorf("stage generation: mode %s needs a certificate and its key", set.Mode)
+	}
+	if err := s.Clean(); err != nil {
+		return "", err
+	}
+	name, err := s.nextName()
+	if err != nil {
+		return "", err
+	}
+	toml, err := MarshalSettings(set)
+	if err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(s.gensDir(), stagePrefix+name)
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return "", fmt.Errorf("stage generation %s: %w", name, err)
+	}
+	files := []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{
+		{SettingsFile, toml, 0o644},
+		{CertFile, m.CertPEM, 0o644},
+		{KeyFile, m.KeyPEM, 0o600},
+		{ChainFile, m.ChainPEM, 0o644},
+		{CAFile, m.CAPEM, 0o644},
+	}
+	for _, f := range files {
+		if len(f.data) == 0 && f.name != SettingsFile {
+			continue
+		}
+		if err := writeFileSync(filepath.Join(tmp, f.name), f.data, f.perm); err != nil {
+			return "", fmt.Errorf("stage generation %s: %w", name, err)
+		}
+	}
+	if err := syncDir(tmp); err != nil {
+		return "", fmt.Errorf("stage generation %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// Activate makes gen the live generation with one atomic rename of the
+// current link. A staged generation is first moved to its final name; an
+// existing one (a rollback) is switched to as it is.
+func (s *Store) Activate(gen string) error {
+	if !ValidGenerationName(gen) {
+		return fmt.Errorf("activate: %q is not a generation name (see `smtptls status` for the list)", gen)
+	}
+	final := filepath.Join(s.gensDir(), gen)
+	staged := filepath.Join(s.gensDir(), stagePrefix+gen)
+	if _, err := os.Lstat(staged); err == nil {
+		if err := os.Rename(staged, final); err != nil {
+			return fmt.Errorf("activate %s: %w", gen, err)
+		}
+		if err := syncDir(s.gensDir()); err != nil {
+			return fmt.Errorf("activate %s: %w", gen, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(final, SettingsFile)); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("activate: generation %s does not exist or is incomplete", gen)
+	}
+	tmp := filepath.Join(s.dir, linkTempPrefix+strconv.Itoa(os.Getpid()))
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("activate %s: %w", gen, err)
+	}
+	// Relative, so the config directory can be moved or backed up whole.
+	if err := os.Symlink(filepath.Join(GenerationsDir, gen), tmp); err != nil {
+		return fmt.Errorf("activate %s: %w", gen, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, CurrentLink)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("activate %s: %w", gen, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("activate %s: %w", gen, err)
+	}
+	return nil
+}
+
+// Deactivate removes the current link, so the directory loads as the
+// defaults again: the state before the very first apply.
+func (s *Store) Deactivate() error {
+	if err := os.Remove(filepath.Join(s.dir, CurrentLink)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deactivate: %w", err)
+	}
+	return syncDir(s.dir)
+}
+
+// Prune removes all but the newest KeepGenerations generations. The live
+// generation and those named in keep survive regardless.
+func (s *Store) Prune(keep ...string) error {
+	gens, err := s.Generations()
+	if err != nil {
+		return err
+	}
+	protect := map[string]bool{}
+	for _, k := range keep {
+		protect[k] = true
+	}
+	removed := false
+	for i, g := range gens {
+		if i >= len(gens)-KeepGenerations || g.Current || protect[g.Name] {
+			continue
+		}
+		doomed := filepath.Join(s.gensDir(), removePrefix+g.Name)
+		if err := os.Rename(filepath.Join(s.gensDir(), g.Name), doomed); err != nil {
+			return fmt.Errorf("prune generation %s: %w", g.Name, err)
+		}
+		removed = true
+	}
+	if !removed {
+		return nil
+	}
+	if err := syncDir(s.gensDir()); err != nil {
+		return err
+	}
+	return s.Clean()
+}
