@@ -16,7 +16,7 @@ const (
 
 // Stage is one step of the test, in the order it ran.
 type Stage struct {
-	Name   string        `json:"name"` // "resolve", "connect", "banner", "ehlo", "starttls", "handshake", "chain", "trust", "hostname", "expiry", "required", "mail", "fingerprint"
+	Name   string        `json:"name"` // "resolve", "connect", "banner", "ehlo", "starttls", "handshake", "chain", "trust", "hostname", "expiry", "fingerprint", "mail", "required" (see the Stage constants)
 	Status Status        `json:"status"`
 	Detail string        `json:"detail"` // one line
 	Took   time.Duration `json:"took_ns"`
@@ -33,7 +33,10 @@ type Certificate struct {
 
 // Host is the result for one server (one MX, or the single target).
 type Host struct {
-	Target     string        `json:"target"` // host:port as dialled
+	Target     string        `json:"target"`            // host:port as dialled
+	Name       string        `json:"name"`              // the host name (or IP) tested; the certificate is checked against it unless Hostname is given
+	Via        string        `json:"via,omitempty"`     // how it was found: "MX 10 of example.org"; empty when given directly
+	Address    string        `json:"address,omitempty"` // IP:port actually connected to
 	Stages     []Stage       `json:"stages"`
 	TLSVersion string        `json:"tls_version,omitempty"`
 	Cipher     string        `json:"cipher,omitempty"`
