@@ -1,0 +1,147 @@
+package validate
+
+import (
+	"sort"
+	"strings"
+)
+
+// Code is the stable identifier of a kind of finding. Scripts and the
+// wizard branch on it; the message is for people and may change.
+type Code = string
+
+// The codes, all of them. Codes lists them for docs and tests; every one
+// has an entry in the codes table below.
+const (
+	CodeFieldTooLarge        Code = "field_too_large"
+	CodePEMNone              Code = "pem_none"
+	CodePEMNoEnd             Code = "pem_no_end"
+	CodePEMBadBase64         Code = "pem_bad_base64"
+	CodePEMLineBreaks        Code = "pem_line_breaks_repaired"
+	CodeDERInvalid           Code = "der_invalid"
+	CodeWrongBlockPrivateKey Code = "wrong_block_private_key"
+	CodeWrongBlockCert       Code = "wrong_block_certificate"
+	CodeWrongBlockPublicKey  Code = "wrong_block_public_key"
+	CodeWrongBlockCSR        Code = "wrong_block_csr"
+	CodeWrongBlockPKCS7      Code = "wrong_block_pkcs7"
+	CodeWrongBlockUnknown    Code = "wrong_block_unknown"
+
+	CodeCertEmpty          Code = "cert_empty"
+	CodeCertFullChain      Code = "cert_full_chain"
+	CodeCertExpired        Code = "cert_expired"
+	CodeCertNotYetValid    Code = "cert_not_yet_valid"
+	CodeCertExpiringSoon   Code = "cert_expiring_soon"
+	CodeCertIsCA           Code = "cert_is_ca"
+	CodeCertNoServerAuth   Code = "cert_no_server_auth"
+	CodeCertWeakRSA        Code = "cert_weak_rsa"
+	CodeCertSHA1           Code = "cert_sha1_signature"
+	CodeCertSelfSigned     Code = "cert_self_signed"
+	CodeCertHostname       Code = "cert_hostname_mismatch"
+	CodeCertUnsupportedKey Code = "cert_unsupported_key"
+
+	CodeKeyEmpty           Code = "key_empty"
+	CodeKeyEncrypted       Code = "key_encrypted"
+	CodeKeyWrongPassphrase Code = "key_passphrase_wrong"
+	CodeKeyMultiple        Code = "key_multiple"
+	CodeKeyUnsupported     Code = "key_unsupported"
+	CodeKeyEd25519         Code = "key_ed25519"
+	CodeKeyMismatch        Code = "key_mismatch"
+	CodeKeyMatchesOther    Code = "key_matches_other_cert"
+
+	CodeBundleLeafRemoved Code = "bundle_leaf_removed"
+	CodeBundleDuplicate   Code = "bundle_duplicate"
+	CodeBundleReordered   Code = "bundle_reordered"
+	CodeBundleUnrelated   Code = "bundle_unrelated"
+	CodeBundleExpired     Code = "bundle_cert_expired"
+
+	CodeChainMissingIntermediate Code = "chain_missing_intermediate"
+	CodeChainExpiredIntermediate Code = "chain_expired_intermediate"
+	CodeChainNoRoot              Code = "chain_no_root"
+	CodeChainIssuerNotCA         Code = "chain_issuer_not_ca"
+)
+
+type codeInfo struct {
+	Severity Severity
+	// Hint says what to do next. {name} placeholders are filled from the
+	// arguments of the finding (see hint()).
+	Hint string
+}
+
+// codes is the one table of every code: its severity and its hint.
+var codes = map[Code]codeInfo{
+	CodeFieldTooLarge:        {SevError, "This field takes PEM text of a few kilobytes; paste only the PEM blocks, not a whole file or archive."},
+	CodePEMNone:              {SevError, "Paste the PEM text, starting with a line like -----BEGIN {expect}----- and ending with the matching END line."},
+	CodePEMNoEnd:             {SevError, "The text was cut off: copy the block again including its -----END {label}----- line."},
+	CodePEMBadBase64:         {SevError, "The block's base64 body is damaged (a character was changed or lost): copy it again from the original file."},
+	CodePEMLineBreaks:        {SevInfo, "Nothing to do: the line breaks are restored on save."},
+	CodeDERInvalid:           {SevError, "The block decodes but is not a valid {label}: copy it again from the original file, or re-download it from your CA."},
+	CodeWrongBlockPrivateKey: {SevError, "Move the private key to the key field; this field takes certificates only."},
+	CodeWrongBlockCert:       {SevError, "Move the certificate to the certificate or CA bundle field; this field takes the private key only."},
+	CodeWrongBlockPublicKey:  {SevError, "A public key is not enough: paste the private key file that was generated together with the certificate request."},
+	CodeWrongBlockCSR:        {SevError, "This is the request you sent to the CA, not the issued certificate: paste the certificate the CA sent back (-----BEGIN CERTIFICATE-----)."},
+	CodeWrongBlockPKCS7:      {SevError, "Convert it to PEM certificates first: openssl pkcs7 -print_certs -in FILE.p7b, then paste the CERTIFICATE blocks."},
+	CodeWrongBlockUnknown:    {SevError, "Remove this block; paste only {expect} blocks here."},
+
+	CodeCertEmpty:          {SevError, "Paste the server certificate your CA issued for this gateway (-----BEGIN CERTIFICATE-----)."},
+	CodeCertFullChain:      {SevWarning, "Nothing to do: on save the server certificate is kept here and the CA certificates move to the chain. Next time paste only the server certificate here."},
+	CodeCertExpired:        {SevError, "Renew the certificate with your CA and paste the new one."},
+	CodeCertNotYetValid:    {SevError, "Check this machine's clock, or wait until the certificate becomes valid before applying it."},
+	CodeCertExpiringSoon:   {SevWarning, "Renew the certificate soon; peers start refusing it the day it expires."},
+	CodeCertIsCA:           {SevError, "This is a CA certificate: paste the server certificate issued for your gateway's host name here, and CA certificates in the CA bundle field."},
+	CodeCertNoServerAuth:   {SevError, "Ask your CA for a TLS server certificate (extended key usage serverAuth); this one was issued for another purpose."},
+	CodeCertWeakRSA:        {SevError, "Request a new certificate with an RSA key of at least 2048 bits, or an ECDSA P-256 key."},
+	CodeCertSHA1:           {SevError, "Have the certificate re-issued with a SHA-256 signature; peers refuse SHA-1 signatures."},
+	CodeCertSelfSigned:     {SevWarning, "Fine for testing and for peers doing opportunistic TLS, but peers that verify will refuse it: use a certificate from a public CA."},
+	CodeCertHostname:       {SevWarning, "Peers that check names connect to {hostname}: get a certificate that lists it as a DNS name, or check the host name you entered."},
+	CodeCertUnsupportedKey: {SevError, "Request a certificate with an RSA (2048 bits or more) or ECDSA P-256/P-384 key."},
+
+	CodeKeyEmpty:           {SevError, "Paste the private key generated together with the certificate request (-----BEGIN PRIVATE KEY-----)."},
+	CodeKeyEncrypted:       {SevError, "Enter the pass phrase to decrypt it in memory, or write an unencrypted copy with: openssl pkey -in KEYFILE -out key-unencrypted.pem"},
+	CodeKeyWrongPassphrase: {SevError, "Check the pass phrase (it is case-sensitive) and try again; test it with: openssl pkey -in KEYFILE -noout"},
+	CodeKeyMultiple:        {SevError, "Paste only the one private key that belongs to the server certificate."},
+	CodeKeyUnsupported:     {SevError, "Use an RSA (2048 bits or more), ECDSA P-256/P-384 or Ed25519 key."},
+	CodeKeyEd25519:         {SevWarning, "Few mail servers support Ed25519 certificates yet; for mail use an ECDSA P-256 or RSA key."},
+	CodeKeyMismatch:        {SevError, "Find the key file created together with the certificate request for this certificate; compare with: openssl x509 -noout -pubkey -in CERT | openssl sha256 and openssl pkey -pubout -in KEY | openssl sha256"},
+	CodeKeyMatchesOther:    {SevError, "{fix}"},
+
+	CodeBundleLeafRemoved: {SevInfo, "Nothing to do: the server certificate is removed from the CA bundle on save."},
+	CodeBundleDuplicate:   {SevInfo, "Nothing to do: duplicates are dropped on save."},
+	CodeBundleReordered:   {SevInfo, "Nothing to do: the chain is written in the right order on save."},
+	CodeBundleUnrelated:   {SevWarning, "It is left out on save; remove it from the bundle unless you pasted the wrong intermediate."},
+	CodeBundleExpired:     {SevWarning, "It is not needed for this certificate's chain; remove it from the bundle."},
+
+	CodeChainMissingIntermediate: {SevError, "Add the certificate \"{issuer}\" to the CA bundle: your CA's download page lists it as the intermediate or chain certificate (often in fullchain.pem or ca-bundle.crt)."},
+	CodeChainExpiredIntermediate: {SevError, "Download the current intermediate certificate from your CA and replace the expired one in the CA bundle."},
+	CodeChainNoRoot:              {SevWarning, "Peers doing opportunistic TLS still connect; to let verifying peers check the chain, add the root \"{issuer}\" to the CA bundle (or check it is a CA they trust)."},
+	CodeChainIssuerNotCA:         {SevError, "Replace it with the real intermediate certificate from your CA."},
+}
+
+// Codes lists every code, sorted, for docs and tests.
+func Codes() []Code {
+	out := make([]Code, 0, len(codes))
+	for c := range codes {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CodeSeverity is the severity findings with code c get.
+func CodeSeverity(c Code) Severity { return codes[c].Severity }
+
+// CodeHint is the hint template of code c, placeholders unfilled.
+func CodeHint(c Code) string { return codes[c].Hint }
+
+// diag makes a diagnostic from the code table. args fill {name}
+// placeholders in the hint, as name, value pairs.
+func diag(field Field, code Code, line int, msg string, args ...string) Diagnostic {
+	info, ok := codes[code]
+	if !ok {
+		// A programming error; make it loud in tests but never panic a user.
+		info = codeInfo{SevError, "unknown code " + code}
+	}
+	hint := info.Hint
+	if len(args) > 0 {
+		hint = strings.NewReplacer(args...).Replace(hint)
+	}
+	return Diagnostic{Severity: info.Severity, Field: field, Code: code, Message: msg, Hint: hint, Line: line}
+}

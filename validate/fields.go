@@ -1,0 +1,384 @@
+package validate
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/youmark/pkcs8"
+)
+
+// What each field expects, for messages and hints.
+var expectIn = map[Field]string{
+	FieldCertificate: "CERTIFICATE",
+	FieldKey:         "PRIVATE KEY",
+	FieldCABundle:    "CERTIFICATE",
+}
+
+var fieldTitle = map[Field]string{
+	FieldCertificate: "certificate field",
+	FieldKey:         "key field",
+	FieldCABundle:    "CA bundle",
+}
+
+// fieldPrecheck handles what every field shares: size, emptiness, no PEM,
+// broken blocks and repaired line breaks. It returns the usable blocks.
+func fieldPrecheck(f Field, text string, emptyCode Code) (blocks []block, ds []Diagnostic, stop bool) {
+	if len(text) > MaxFieldBytes {
+		return nil, []Diagnostic{diag(f, CodeFieldTooLarge, 0,
+			fmt.Sprintf("The %s holds %d KiB; the limit is 1024 KiB, so it was not read.", fieldTitle[f], len(text)/1024))}, true
+	}
+	sc := scanPEM(text)
+	if !sc.Text {
+		if emptyCode != "" {
+			return nil, []Diagnostic{diag(f, emptyCode, 0, fmt.Sprintf("The %s is empty.", fieldTitle[f]))}, true
+		}
+		return nil, nil, true
+	}
+	if len(sc.Blocks) == 0 {
+		return nil, []Diagnostic{diag(f, CodePEMNone, 1, fmt.Sprintf("The %s has text but no PEM block (no -----BEGIN ...----- line).", fieldTitle[f]), "{expect}", expectIn[f])}, true
+	}
+	for _, b := range sc.Blocks {
+		switch b.Broken {
+		case CodePEMNoEnd:
+			ds = append(ds, diag(f, CodePEMNoEnd, b.Line, fmt.Sprintf("The %s block starting on line %d has no END line: it was cut off.", b.Label, b.Line), "{label}", b.Label))
+			continue
+		case CodePEMBadBase64:
+			ds = append(ds, diag(f, CodePEMBadBase64, b.BadLine, fmt.Sprintf("The %s block starting on line %d has damaged base64 near line %d.", b.Label, b.Line, b.BadLine)))
+			continue
+		}
+		if b.Repaired {
+			ds = append(ds, diag(f, CodePEMLineBreaks, b.Line, fmt.Sprintf("The %s block on line %d had lost its line breaks (as web forms and chat do); it was read anyway.", b.Label, b.Line)))
+		}
+		blocks = append(blocks, b)
+	}
+	return blocks, ds, false
+}
+
+// wrongBlock explains a block that does not belong in field f, or returns
+// false when the label is not one we know to be wrong.
+func wrongBlock(f Field, b block) (Diagnostic, bool) {
+	l := b.Label
+	at := fmt.Sprintf("on line %d", b.Line)
+	switch {
+	case strings.Contains(l, "PRIVATE KEY"):
+		return diag(f, CodeWrongBlockPrivateKey, b.Line, fmt.Sprintf("The %s holds a private key (%s block %s); it belongs in the key field.", fieldTitle[f], l, at)), true
+	case l == "CERTIFICATE REQUEST" || l == "NEW CERTIFICATE REQUEST":
+		return diag(f, CodeWrongBlockCSR, b.Line, fmt.Sprintf("The %s holds a certificate request (CSR) %s, not an issued certificate.", fieldTitle[f], at)), true
+	case l == "PKCS7" || l == "CMS":
+		return diag(f, CodeWrongBlockPKCS7, b.Line, fmt.Sprintf("The %s holds a PKCS#7 bundle (%s block %s); certificates are expected as separate CERTIFICATE blocks.", fieldTitle[f], l, at)), true
+	case strings.Contains(l, "PUBLIC KEY"):
+		return diag(f, CodeWrongBlockPublicKey, b.Line, fmt.Sprintf("The %s holds a public key (%s block %s).", fieldTitle[f], l, at)), true
+	case f == FieldKey && (l == "CERTIFICATE" || l == "TRUSTED CERTIFICATE" || l == "X509 CERTIFICATE"):
+		return diag(f, CodeWrongBlockCert, b.Line, fmt.Sprintf("The key field holds a certificate %s; it belongs in the certificate or CA bundle field.", at)), true
+	}
+	return diag(f, CodeWrongBlockUnknown, b.Line, fmt.Sprintf("The %s holds a %q block %s, which does not belong here.", fieldTitle[f], l, at), "{expect}", expectIn[f]), true
+}
+
+func isCertLabel(l string) bool {
+	return l == "CERTIFICATE" || l == "TRUSTED CERTIFICATE" || l == "X509 CERTIFICATE"
+}
+
+// parseCertBlocks parses the certificate blocks of a certificate or bundle
+// field, explaining everything else.
+func parseCertBlocks(f Field, blocks []block) ([]*certInfo, []Diagnostic) {
+	var certs []*certInfo
+	var ds []Diagnostic
+	for _, b := range blocks {
+		if !isCertLabel(b.Label) {
+			d, _ := wrongBlock(f, b)
+			ds = append(ds, d)
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil && b.Label == "TRUSTED CERTIFICATE" {
+			// OpenSSL's trusted form appends trust settings after the DER.
+			var rest []byte
+			if c, err = parseFirstDER(b.Bytes, &rest); err == nil && len(rest) == 0 {
+				err = errors.New("no certificate")
+			}
+		}
+		if err != nil {
+			ds = append(ds, diag(f, CodeDERInvalid, b.Line, fmt.Sprintf("The %s block on line %d is not a valid certificate (%s).", b.Label, b.Line, derReason(err)), "{label}", "certificate"))
+			continue
+		}
+		certs = append(certs, newCertInfo(c, f, b.Line))
+	}
+	return certs, ds
+}
+
+// parseFirstDER parses the leading certificate of der.
+func parseFirstDER(der []byte, rest *[]byte) (*x509.Certificate, error) {
+	if len(der) < 4 || der[0] != 0x30 {
+		return nil, errors.New("not DER")
+	}
+	var n int
+	switch l := der[1]; {
+	case l < 0x80:
+		n = 2 + int(l)
+	case l == 0x81 && len(der) > 2:
+		n = 3 + int(der[2])
+	case l == 0x82 && len(der) > 3:
+		n = 4 + int(der[2])<<8 | int(der[3])
+	default:
+		return nil, errors.New("bad length")
+	}
+	if n > len(der) {
+		return nil, errors.New("truncated")
+	}
+	*rest = der[n:]
+	return x509.ParseCertificate(der[:n])
+}
+
+// derReason keeps the parser's reason but never any bytes of the input.
+func derReason(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, "x509: ")
+	if len(s) > 120 {
+		s = s[:120] + "..."
+	}
+	return s
+}
+
+// certParse is the cached, clock-independent reading of the certificate field.
+type certParse struct {
+	diags []Diagnostic // field-level findings (PEM, wrong blocks)
+	certs []*certInfo  // every certificate, in order
+	stop  bool         // empty or unusable
+}
+
+func parseCertField(text string) *certParse {
+	blocks, ds, stop := fieldPrecheck(FieldCertificate, text, CodeCertEmpty)
+	p := &certParse{diags: ds, stop: stop}
+	if stop {
+		return p
+	}
+	certs, ds2 := parseCertBlocks(FieldCertificate, blocks)
+	p.diags = append(p.diags, ds2...)
+	p.certs = certs
+	if len(certs) == 0 && len(ds2) == 0 && len(ds) == 0 {
+		p.diags = append(p.diags, diag(FieldCertificate, CodeCertEmpty, 0, "The certificate field has no certificate."))
+	}
+	return p
+}
+
+// pickLeaf chooses the server certificate among those pasted in the
+// certificate field: the one the key belongs to, else the first that is
+// not a CA, else the first.
+func pickLeaf(certs []*certInfo, pub crypto.PublicKey) *certInfo {
+	if len(certs) == 0 {
+		return nil
+	}
+	if pub != nil {
+		for _, c := range certs {
+			if publicKeysEqual(c.Cert.PublicKey, pub) {
+				return c
+			}
+		}
+	}
+	for _, c := range certs {
+		if !c.isCA() {
+			return c
+		}
+	}
+	return certs[0]
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	type eq interface{ Equal(crypto.PublicKey) bool }
+	if x, ok := a.(eq); ok {
+		return x.Equal(b)
+	}
+	return false
+}
+
+// keyParse is the cached reading of the key field for one pass phrase.
+type keyParse struct {
+	diags     []Diagnostic
+	key       crypto.Signer
+	line      int
+	encrypted bool
+	desc      string
+}
+
+func parseKeyField(text string, passphrase []byte) *keyParse {
+	blocks, ds, stop := fieldPrecheck(FieldKey, text, CodeKeyEmpty)
+	p := &keyParse{diags: ds}
+	if stop {
+		return p
+	}
+	found := 0
+	for _, b := range blocks {
+		switch b.Label {
+		case "EC PARAMETERS":
+			continue // openssl ecparam -genkey writes it before the key
+		case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
+		default:
+			if b.Label == "OPENSSH PRIVATE KEY" {
+				p.diags = append(p.diags, diag(FieldKey, CodeKeyUnsupported, b.Line, fmt.Sprintf("The key field holds an OpenSSH key (line %d), not a TLS private key.", b.Line)))
+				continue
+			}
+			d, _ := wrongBlock(FieldKey, b)
+			p.diags = append(p.diags, d)
+			continue
+		}
+		found++
+		if found > 1 {
+			p.diags = append(p.diags, diag(FieldKey, CodeKeyMultiple, b.Line, fmt.Sprintf("The key field holds more than one private key; the one on line %d is extra.", b.Line)))
+			continue
+		}
+		p.line = b.Line
+		key, d := decodeKey(b, passphrase, p)
+		if d != nil {
+			p.diags = append(p.diags, *d)
+			continue
+		}
+		p.key = key
+		p.desc = keyDescString(key.Public()) + " private key"
+		if p.encrypted {
+			p.desc += " (decrypted with the pass phrase)"
+		}
+		if _, ok := key.(ed25519.PrivateKey); ok {
+			p.diags = append(p.diags, diag(FieldKey, CodeKeyEd25519, b.Line, fmt.Sprintf("The key on line %d is an Ed25519 key.", b.Line)))
+		}
+	}
+	if found == 0 && len(p.diags) == 0 {
+		p.diags = append(p.diags, diag(FieldKey, CodeKeyEmpty, 0, "The key field has no private key."))
+	}
+	return p
+}
+
+// decodeKey turns one key block into a key, decrypting it when it is
+// encrypted and a pass phrase was given.
+func decodeKey(b block, passphrase []byte, p *keyParse) (crypto.Signer, *Diagnostic) {
+	der := b.Bytes
+	encMsg := func(kind string) *Diagnostic {
+		d := diag(FieldKey, CodeKeyEncrypted, b.Line, fmt.Sprintf("The private key on line %d is encrypted (%s) and needs its pass phrase.", b.Line, kind))
+		return &d
+	}
+	wrongPass := func() *Diagnostic {
+		d := diag(FieldKey, CodeKeyWrongPassphrase, b.Line, fmt.Sprintf("The pass phrase does not decrypt the private key on line %d.", b.Line))
+		return &d
+	}
+	switch {
+	case b.Label == "ENCRYPTED PRIVATE KEY":
+		p.encrypted = true
+		if len(passphrase) == 0 {
+			return nil, encMsg("PKCS#8")
+		}
+		k, err := pkcs8.ParsePKCS8PrivateKey(der, passphrase)
+		if err != nil {
+			if strings.Contains(err.Error(), "only") || strings.Contains(err.Error(), "unsupported") {
+				d := diag(FieldKey, CodeKeyEncrypted, b.Line, fmt.Sprintf("The private key on line %d is encrypted with an old scheme this tool cannot decrypt.", b.Line))
+				return nil, &d
+			}
+			return nil, wrongPass()
+		}
+		return asSigner(k, b)
+	case strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED"):
+		p.encrypted = true
+		if len(passphrase) == 0 {
+			return nil, encMsg("legacy OpenSSL, Proc-Type: 4,ENCRYPTED")
+		}
+		//lint:ignore SA1019 legacy PEM encryption is insecure by design, but
+		// admins still have such keys; decrypting them in memory is the point.
+		plain, err := x509.DecryptPEMBlock(&pem.Block{Type: b.Label, Headers: b.Headers, Bytes: der}, passphrase) //nolint:staticcheck // see above
+		if err != nil {
+			if errors.Is(err, x509.IncorrectPasswordError) {
+				return nil, wrongPass()
+			}
+			d := diag(FieldKey, CodeKeyEncrypted, b.Line, fmt.Sprintf("The private key on line %d is encrypted in a way this tool cannot decrypt (%s).", b.Line, derReason(err)))
+			return nil, &d
+		}
+		der = plain
+	}
+	k, err := parseAnyKey(der)
+	if err != nil {
+		if p.encrypted {
+			return nil, wrongPass() // legacy decryption has a weak padding check
+		}
+		if strings.Contains(err.Error(), "unknown") || strings.Contains(err.Error(), "unsupported") {
+			d := diag(FieldKey, CodeKeyUnsupported, b.Line, fmt.Sprintf("The private key on line %d is of a kind this tool cannot use (%s).", b.Line, derReason(err)))
+			return nil, &d
+		}
+		d := diag(FieldKey, CodeDERInvalid, b.Line, fmt.Sprintf("The %s block on line %d is not a valid private key (%s).", b.Label, b.Line, derReason(err)), "{label}", "private key")
+		return nil, &d
+	}
+	return asSigner(k, b)
+}
+
+// parseAnyKey tries every unencrypted encoding: labels are often wrong
+// (PKCS#1 content under "PRIVATE KEY" and so on).
+func parseAnyKey(der []byte) (any, error) {
+	k, err8 := x509.ParsePKCS8PrivateKey(der)
+	if err8 == nil {
+		return k, nil
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParseECPrivateKey(der); err == nil {
+		return k, nil
+	}
+	return nil, err8
+}
+
+func asSigner(k any, b block) (crypto.Signer, *Diagnostic) {
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		return k, nil
+	case *ecdsa.PrivateKey:
+		switch k.Curve.Params().Name {
+		case "P-256", "P-384", "P-521":
+			return k, nil
+		}
+		d := diag(FieldKey, CodeKeyUnsupported, b.Line, fmt.Sprintf("The private key on line %d is an ECDSA key on curve %s, which TLS peers do not support.", b.Line, k.Curve.Params().Name))
+		return nil, &d
+	case ed25519.PrivateKey:
+		return k, nil
+	}
+	d := diag(FieldKey, CodeKeyUnsupported, b.Line, fmt.Sprintf("The private key on line %d is a %s, which cannot sign TLS handshakes.", b.Line, keyKind(k)))
+	return nil, &d
+}
+
+func keyKind(k any) string {
+	s := fmt.Sprintf("%T", k)
+	if strings.Contains(s, "ecdh") {
+		return "X25519/ECDH key"
+	}
+	return strings.TrimPrefix(s, "*")
+}
+
+// bundleParse is the cached, clock-independent reading of the CA bundle.
+type bundleParse struct {
+	diags []Diagnostic
+	certs []*certInfo // unique, in pasted order
+	dups  []*certInfo // later copies of certificates already in certs
+}
+
+func parseBundleField(text string) *bundleParse {
+	blocks, ds, stop := fieldPrecheck(FieldCABundle, text, "")
+	p := &bundleParse{diags: ds}
+	if stop {
+		return p
+	}
+	certs, ds2 := parseCertBlocks(FieldCABundle, blocks)
+	p.diags = append(p.diags, ds2...)
+	seen := map[string]*certInfo{}
+	for _, c := range certs {
+		if first, ok := seen[c.SHA256]; ok {
+			p.dups = append(p.dups, c)
+			p.diags = append(p.diags, diag(FieldCABundle, CodeBundleDuplicate, c.Line, fmt.Sprintf("%q on line %d is a copy of the one on line %d.", c.Name, c.Line, first.Line)))
+			continue
+		}
+		seen[c.SHA256] = c
+		p.certs = append(p.certs, c)
+	}
+	return p
+}

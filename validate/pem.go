@@ -1,0 +1,205 @@
+package validate
+
+import (
+	"encoding/base64"
+	"errors"
+	"sort"
+	"strings"
+)
+
+// MaxFieldBytes is the largest field we parse. The whole system CA store is
+// about 220 KB; anything over 1 MiB is a mistake (a binary, a log) and is
+// refused before any parsing.
+const MaxFieldBytes = 1 << 20
+
+// block is one PEM block found in a field, however mangled the paste was.
+type block struct {
+	Label   string            // "CERTIFICATE", "PRIVATE KEY", ...
+	Headers map[string]string // Proc-Type, DEK-Info (legacy encryption)
+	Bytes   []byte            // decoded body; nil when broken
+	Line    int               // 1-based line of the BEGIN marker
+	// Broken is set when the block could not be decoded; Err explains.
+	Broken   Code
+	BadLine  int // line of the damage, for pem_bad_base64
+	Repaired bool
+}
+
+// scanned is the result of scanning one field.
+type scanned struct {
+	Blocks []block
+	// Text is true when the field has non-blank content.
+	Text bool
+}
+
+const (
+	beginMark = "-----BEGIN "
+	endMark   = "-----END "
+	dashes    = "-----"
+)
+
+// lineIndex maps byte offsets to 1-based line numbers. CRLF and lone CR
+// count as one line break each, as editors show them.
+type lineIndex []int // offsets where lines start
+
+func newLineIndex(s string) lineIndex {
+	idx := lineIndex{0}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\n':
+			idx = append(idx, i+1)
+		case '\r':
+			if i+1 < len(s) && s[i+1] == '\n' {
+				continue // the \n ends this line
+			}
+			idx = append(idx, i+1)
+		}
+	}
+	return idx
+}
+
+func (li lineIndex) line(off int) int {
+	return sort.Search(len(li), func(i int) bool { return li[i] > off })
+}
+
+// scanPEM finds every PEM block in text. It is deliberately lenient: CR/LF
+// variants, indentation, blank lines, text around blocks, bodies whose line
+// breaks became spaces or vanished (web forms, chat), BEGIN and END on the
+// body's line. It never fails; broken blocks are returned marked.
+func scanPEM(text string) scanned {
+	var out scanned
+	out.Text = strings.TrimSpace(text) != ""
+	li := newLineIndex(text)
+	pos := 0
+	for {
+		i := strings.Index(text[pos:], beginMark)
+		if i < 0 {
+			break
+		}
+		start := pos + i
+		labelStart := start + len(beginMark)
+		j := strings.Index(text[labelStart:], dashes)
+		nl := strings.IndexAny(text[labelStart:], "\r\n")
+		if j < 0 || (nl >= 0 && nl < j) {
+			// "-----BEGIN" with no closing dashes on its line: not a marker.
+			pos = labelStart
+			continue
+		}
+		label := strings.TrimSpace(text[labelStart : labelStart+j])
+		bodyStart := labelStart + j + len(dashes)
+		b := block{Label: label, Line: li.line(start)}
+
+		// The body ends at the matching END, or at the next BEGIN if the
+		// END is missing (truncated paste followed by another block).
+		endRel := strings.Index(text[bodyStart:], endMark)
+		nextBegin := strings.Index(text[bodyStart:], beginMark)
+		if endRel < 0 || (nextBegin >= 0 && nextBegin < endRel) {
+			b.Broken = CodePEMNoEnd
+			out.Blocks = append(out.Blocks, b)
+			if nextBegin < 0 {
+				break
+			}
+			pos = bodyStart + nextBegin
+			continue
+		}
+		bodyEnd := bodyStart + endRel
+		// Skip past "-----END LABEL-----".
+		after := bodyEnd + len(endMark)
+		if k := strings.Index(text[after:], dashes); k >= 0 {
+			if nl := strings.IndexAny(text[after:], "\r\n"); nl < 0 || k < nl {
+				after += k + len(dashes)
+			}
+		}
+		decodeBody(&b, text, bodyStart, bodyEnd, li)
+		out.Blocks = append(out.Blocks, b)
+		pos = after
+	}
+	return out
+}
+
+// decodeBody parses headers and base64 between bodyStart and bodyEnd.
+// Working on whitespace-separated tokens makes stripped or space-joined
+// line breaks and indentation all the same case.
+func decodeBody(b *block, text string, bodyStart, bodyEnd int, li lineIndex) {
+	body := text[bodyStart:bodyEnd]
+	type tok struct {
+		s   string
+		off int
+	}
+	var toks []tok
+	maxTok := 0
+	for i := 0; i < len(body); {
+		for i < len(body) && isSpace(body[i]) {
+			i++
+		}
+		j := i
+		for j < len(body) && !isSpace(body[j]) {
+			j++
+		}
+		if j > i {
+			toks = append(toks, tok{body[i:j], bodyStart + i})
+			maxTok = max(maxTok, j-i)
+		}
+		i = j
+	}
+	var sb strings.Builder
+	sb.Grow(len(body))
+	type piece struct{ start, off int } // start in sb, offset in text
+	var pieces []piece
+	for i := 0; i < len(toks); i++ {
+		t := toks[i].s
+		if k := strings.IndexByte(t, ':'); k >= 0 {
+			// A header: "Proc-Type: 4,ENCRYPTED" (value is the next token)
+			// or "Proc-Type:4,ENCRYPTED".
+			if b.Headers == nil {
+				b.Headers = map[string]string{}
+			}
+			key, val := t[:k], t[k+1:]
+			if val == "" && i+1 < len(toks) {
+				i++
+				val = toks[i].s
+			}
+			b.Headers[key] = val
+			continue
+		}
+		pieces = append(pieces, piece{sb.Len(), toks[i].off})
+		sb.WriteString(t)
+	}
+	// A body that shares a line with BEGIN or END, or whose lines are far
+	// longer than PEM's 64 columns, lost its line breaks on the way.
+	beginLine, endLine := li.line(bodyStart-1), li.line(bodyEnd)
+	if len(pieces) > 0 && (li.line(pieces[0].off) == beginLine || endLine == li.line(pieces[len(pieces)-1].off) || maxTok > 80) {
+		b.Repaired = true
+	}
+	enc := sb.String()
+	// Some exporters drop padding; accept that rather than reject it.
+	dec := base64.StdEncoding
+	if len(enc)%4 != 0 && !strings.HasSuffix(enc, "=") {
+		dec = base64.StdEncoding.WithPadding(base64.NoPadding)
+	}
+	der, err := dec.DecodeString(enc)
+	if err != nil {
+		b.Broken = CodePEMBadBase64
+		b.BadLine = b.Line
+		var ce base64.CorruptInputError
+		if errors.As(err, &ce) {
+			off := int(ce)
+			for k := len(pieces) - 1; k >= 0; k-- {
+				if pieces[k].start <= off {
+					b.BadLine = li.line(pieces[k].off + off - pieces[k].start)
+					break
+				}
+			}
+		}
+		return
+	}
+	if len(der) == 0 {
+		b.Broken = CodePEMBadBase64
+		b.BadLine = b.Line
+		return
+	}
+	b.Bytes = der
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
