@@ -2,11 +2,86 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/smtpd"
 )
 
-// TODO(owner of this file): replace with the real command.
 func cmdServe(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "smtptls serve: not built yet")
-	return exitUsage
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	dirFlag := fs.String("config-dir", "", "config directory (default: $"+config.EnvConfigDir+", /etc/smtptls as root, else ~/.config/smtptls)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	detach := fs.Bool("detach", false, "run in the background (pid and log file in the config directory) and return once it answers")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "Usage: smtptls serve [--config-dir DIR] [--log-format text|json] [--detach]")
+		fmt.Fprintln(e.stderr, "\nRuns the bundled SMTP listener in the foreground, logging to stderr. SIGHUP or")
+		fmt.Fprintln(e.stderr, "`smtptls reload` reloads the configuration; SIGTERM drains and exits.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "smtptls serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	log, err := serveLogger(e.stderr, *logFormat)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls serve: %v\n", err)
+		return exitUsage
+	}
+	dir, err := config.ResolveDir(*dirFlag, e.host)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls serve: %v\n", err)
+		return exitUsage
+	}
+	if *detach {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		pid, err := smtpd.StartDetached(sctx, e.exe, dir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "smtptls serve: %v\n", err)
+			return exitUsage
+		}
+		st, _ := smtpd.QueryState(sctx, dir)
+		fmt.Fprintf(e.stdout, "listener started (pid %d) on %s in mode %s; log: %s/%s\n", pid, st.Listen, st.Mode, dir, config.LogFile)
+		return exitOK
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	err = smtpd.Run(ctx, dir, smtpd.RunOptions{
+		Options: smtpd.Options{Logger: log},
+		Host:    e.host,
+		Reload:  hup,
+	})
+	if err != nil {
+		log.Error("listener failed", "err", err.Error())
+		fmt.Fprintf(e.stderr, "smtptls serve: %v\n", err)
+		return exitUsage
+	}
+	return exitOK
+}
+
+func serveLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }

@@ -2,11 +2,49 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"time"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/smtpd"
 )
 
-// TODO(owner of this file): replace with the real command.
 func cmdStop(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "smtptls stop: not built yet")
-	return exitUsage
+	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	dirFlag := fs.String("config-dir", "", "config directory of the listener")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "Usage: smtptls stop [--config-dir DIR]")
+		fmt.Fprintln(e.stderr, "\nStops the running listener after it drains. Exit status 2 when none runs.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "smtptls stop: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	dir, err := config.ResolveDir(*dirFlag, e.host)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls stop: %v\n", err)
+		return exitUsage
+	}
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := smtpd.StopDetached(sctx, dir); err != nil {
+		if errors.Is(err, smtpd.ErrNotRunning) {
+			fmt.Fprintf(e.stderr, "smtptls stop: %v (%s)\n", err, dir)
+			return exitUsage
+		}
+		fmt.Fprintf(e.stderr, "smtptls stop: %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintln(e.stdout, "listener stopped")
+	return exitOK
 }

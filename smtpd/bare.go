@@ -1,0 +1,95 @@
+package smtpd
+
+import (
+	"io"
+
+	"github.com/emersion/go-smtp"
+)
+
+// errBareLineEnding is Postfix's reply in smtpd_forbid_bare_newline=reject.
+var errBareLineEnding = &smtp.SMTPError{
+	Code:         550,
+	EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+	Message:      "Message contains a bare CR or LF; only CRLF line endings are allowed (RFC 5321 2.3.8)",
+}
+
+// lineEndings reads DATA as go-smtp hands it over (dot-unstuffed, ending at
+// CRLF.CRLF) and either fails at the first bare CR or LF or rewrites each to
+// CRLF. go-smtp passes them through unchanged, and a lenient next hop could
+// read "\n.\n" as the end of one message and the start of a smuggled one.
+type lineEndings struct {
+	r         io.Reader
+	normalize bool
+	pendingCR bool // a CR ended the previous read
+	buf       []byte
+	out       []byte
+	eof       bool
+	err       error
+}
+
+func newLineEndings(r io.Reader, normalize bool) *lineEndings {
+	return &lineEndings{r: r, normalize: normalize, buf: make([]byte, 16<<10)}
+}
+
+func (l *lineEndings) Read(p []byte) (int, error) {
+	for len(l.out) == 0 {
+		if l.err != nil {
+			return 0, l.err
+		}
+		if l.eof {
+			if l.pendingCR {
+				l.pendingCR = false
+				if !l.normalize {
+					l.err = errBareLineEnding
+					return 0, l.err
+				}
+				l.out = append(l.out[:0], '\r', '\n')
+				break
+			}
+			return 0, io.EOF
+		}
+		n, err := l.r.Read(l.buf)
+		if err == io.EOF {
+			l.eof = true
+		} else if err != nil {
+			l.err = err
+		}
+		if perr := l.process(l.buf[:n]); perr != nil {
+			l.err = perr
+			return 0, perr
+		}
+	}
+	n := copy(p, l.out)
+	l.out = l.out[n:]
+	return n, nil
+}
+
+func (l *lineEndings) process(b []byte) error {
+	out := l.out[:0]
+	for _, c := range b {
+		if l.pendingCR {
+			l.pendingCR = false
+			if c == '\n' {
+				out = append(out, '\r', '\n')
+				continue
+			}
+			if !l.normalize {
+				return errBareLineEnding
+			}
+			out = append(out, '\r', '\n')
+		}
+		switch c {
+		case '\r':
+			l.pendingCR = true
+		case '\n':
+			if !l.normalize {
+				return errBareLineEnding
+			}
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	l.out = out
+	return nil
+}

@@ -1,0 +1,143 @@
+package smtpd
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/smtptls/smtptls/config"
+)
+
+// Config is everything the listener needs, checked and parsed, so that a
+// reload can refuse a bad configuration before touching the running one.
+type Config struct {
+	Generation      string
+	Mode            config.Mode
+	Hostname        string
+	Listen          string
+	SpoolDir        string // absolute
+	BareLineEndings string // config.BareReject or config.BareNormalize
+	Limits          config.Limits
+	// Certificate is the leaf followed by the intermediates, root left out;
+	// nil in disabled mode.
+	Certificate *tls.Certificate
+	// Fingerprint is the SHA-256 of the leaf, lowercase hex, "" when disabled.
+	Fingerprint string
+}
+
+// Options are the parts of a server that tests replace.
+type Options struct {
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+	// DrainTimeout bounds how long connections of a replaced server (mode
+	// or limits changed) may run on; nil-zero: command + data timeout.
+	DrainTimeout time.Duration
+}
+
+// ConfigFrom checks a loaded configuration completely: settings, the key
+// against the certificate, the chain. Any error means the listener must
+// keep what it has.
+func ConfigFrom(l config.Loaded) (Config, error) {
+	s := l.Settings
+	if err := s.Check(); err != nil {
+		return Config{}, fmt.Errorf("settings: %w", err)
+	}
+	c := Config{
+		Generation:      l.Generation,
+		Mode:            s.Mode,
+		Hostname:        s.Hostname,
+		Listen:          s.Listen,
+		SpoolDir:        l.SpoolPath(),
+		BareLineEndings: s.BareLineEndings,
+		Limits:          s.Limits,
+	}
+	if !s.Mode.NeedsCertificate() {
+		return c, nil
+	}
+	cert, err := certificateFrom(l.CertPEM, l.ChainPEM, l.KeyPEM)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Certificate = cert
+	c.Fingerprint = Fingerprint(cert.Certificate[0])
+	return c, nil
+}
+
+// Fingerprint is the SHA-256 of a DER certificate as lowercase hex.
+func Fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+func certificateFrom(certPEM, chainPEM, keyPEM []byte) (*tls.Certificate, error) {
+	leaves, err := parseCerts(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	if len(leaves) == 0 {
+		return nil, fmt.Errorf("certificate: no CERTIFICATE block found in %s", config.CertFile)
+	}
+	chain, err := parseCerts(chainPEM)
+	if err != nil {
+		return nil, fmt.Errorf("chain: %w", err)
+	}
+	// Peers must find the root in their own store; serving it only costs
+	// bytes, and a self-signed certificate in the chain confuses some
+	// verifiers. Drop anything self-signed that is not the leaf.
+	served := [][]byte{leaves[0].Raw}
+	for _, c := range append(leaves[1:], chain...) {
+		if isSelfSigned(c) {
+			continue
+		}
+		served = append(served, c.Raw)
+	}
+	var leafPEM []byte
+	for _, der := range served {
+		leafPEM = append(leafPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	kp, err := tls.X509KeyPair(leafPEM, keyPEM)
+	if err != nil {
+		// X509KeyPair's messages name no key material; keep them.
+		return nil, fmt.Errorf("certificate and key: %w", err)
+	}
+	if len(served) > 1 {
+		if err := leaves[0].CheckSignatureFrom(mustParse(served[1])); err != nil {
+			return nil, fmt.Errorf("chain: the first intermediate (%s) did not issue the certificate (%s): %w",
+				mustParse(served[1]).Subject, leaves[0].Subject, err)
+		}
+	}
+	return &kp, nil
+}
+
+func mustParse(der []byte) *x509.Certificate {
+	c, _ := x509.ParseCertificate(der) // already parsed once; cannot fail
+	return c
+}
+
+func parseCerts(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return out, nil
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
+		}
+		out = append(out, c)
+	}
+}
+
+func isSelfSigned(c *x509.Certificate) bool {
+	return c.IsCA && c.CheckSignatureFrom(c) == nil
+}

@@ -1,0 +1,225 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/internal/testpki"
+)
+
+const testHost = "mail.example.test"
+
+// fixture is a config directory with a test PKI.
+type fixture struct {
+	t     *testing.T
+	dir   string
+	chain *testpki.Chain
+	roots *x509.CertPool
+	n     int
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, testHost)
+	roots := x509.NewCertPool()
+	roots.AddCert(ch.Root.Cert)
+	dir := shortTempDir(t)
+	return &fixture{t: t, dir: dir, chain: ch, roots: roots}
+}
+
+// shortTempDir keeps Unix socket paths under the 108-byte limit.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "smtpd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func testSettings(mode config.Mode) config.Settings {
+	s := config.DefaultSettings(false, testHost)
+	s.Mode = mode
+	s.Listen = "127.0.0.1:0"
+	return s
+}
+
+// writeGen writes a generation with the fixture's chain (or ch) and makes
+// it current, as the config store does.
+func (f *fixture) writeGen(s config.Settings, ch *testpki.Chain) string {
+	f.t.Helper()
+	if ch == nil {
+		ch = f.chain
+	}
+	f.n++
+	gen := fmt.Sprintf("20261128T120000Z-%04d", f.n)
+	gdir := filepath.Join(f.dir, config.GenerationsDir, gen)
+	must(f.t, os.MkdirAll(gdir, 0o700))
+	data, err := config.MarshalSettings(s)
+	must(f.t, err)
+	must(f.t, os.WriteFile(filepath.Join(gdir, config.SettingsFile), data, 0o600))
+	if s.Mode.NeedsCertificate() {
+		must(f.t, os.WriteFile(filepath.Join(gdir, config.CertFile), ch.Leaf.PEM(), 0o600))
+		must(f.t, os.WriteFile(filepath.Join(gdir, config.KeyFile), ch.Leaf.KeyPEM(), 0o600))
+		must(f.t, os.WriteFile(filepath.Join(gdir, config.ChainFile), ch.Bundle(), 0o600))
+		must(f.t, os.WriteFile(filepath.Join(gdir, config.CAFile), ch.Root.PEM(), 0o600))
+	}
+	link := filepath.Join(f.dir, config.CurrentLink)
+	tmp := link + ".tmp"
+	os.Remove(tmp)
+	must(f.t, os.Symlink(filepath.Join(config.GenerationsDir, gen), tmp))
+	must(f.t, os.Rename(tmp, link))
+	return gen
+}
+
+// config loads the current generation as the listener would.
+func (f *fixture) config() Config {
+	f.t.Helper()
+	l, err := config.Load(f.dir, testHostEnv())
+	must(f.t, err)
+	cfg, err := ConfigFrom(l)
+	must(f.t, err)
+	return cfg
+}
+
+func (f *fixture) caFile() string {
+	p := filepath.Join(f.dir, "test-ca.pem")
+	if _, err := os.Stat(p); err != nil {
+		must(f.t, os.WriteFile(p, f.chain.Root.PEM(), 0o600))
+	}
+	return p
+}
+
+func testHostEnv() config.Host {
+	return config.Host{Getenv: func(string) string { return "" }, UserConfigDir: func() (string, error) { return "/nonexistent", nil }}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logBuf collects slog output for assertions.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServer runs the fixture's current config on loopback.
+func startServer(t *testing.T, f *fixture, mutate ...func(*Config)) (*Server, *logBuf) {
+	t.Helper()
+	cfg := f.config()
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	lb := &logBuf{}
+	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(lb, nil)), DrainTimeout: 5 * time.Second})
+	must(t, err)
+	must(t, srv.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv, lb
+}
+
+// client is a raw SMTP peer that reads replies exactly as sent.
+type client struct {
+	t  testing.TB
+	c  net.Conn
+	r  *bufio.Reader
+	tc *tls.Conn
+}
+
+func dial(t testing.TB, addr string) *client {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	must(t, err)
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &client{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// reply reads one whole (possibly multi-line) reply.
+func (c *client) reply() string {
+	c.t.Helper()
+	var lines []string
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("read reply: %v (got %q)", err, lines)
+		}
+		lines = append(lines, strings.TrimRight(line, "\r\n"))
+		if len(line) < 4 || line[3] != '-' {
+			return strings.Join(lines, "\n")
+		}
+	}
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	var w net.Conn = c.c
+	if c.tc != nil {
+		w = c.tc
+	}
+	if _, err := w.Write([]byte(s)); err != nil {
+		c.t.Fatalf("write %q: %v", s, err)
+	}
+}
+
+// cmd sends one command line and returns the reply.
+func (c *client) cmd(line string) string {
+	c.t.Helper()
+	c.send(line + "\r\n")
+	return c.reply()
+}
+
+func (c *client) expect(line, prefix string) string {
+	c.t.Helper()
+	r := c.cmd(line)
+	if !strings.HasPrefix(r, prefix) {
+		c.t.Fatalf("%s: got %q, want %q...", line, r, prefix)
+	}
+	return r
+}
+
+// starttls upgrades the connection, verifying against roots.
+func (c *client) starttls(roots *x509.CertPool) tls.ConnectionState {
+	c.t.Helper()
+	c.expect("STARTTLS", "220 ")
+	c.tc = tls.Client(c.c, &tls.Config{ServerName: testHost, RootCAs: roots})
+	must(c.t, c.tc.Handshake())
+	c.r = bufio.NewReader(c.tc)
+	return c.tc.ConnectionState()
+}
+
+func (c *client) close() { c.c.Close() }

@@ -1,0 +1,186 @@
+package smtpd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/smtptls/smtptls/config"
+)
+
+// RunOptions are what `smtptls serve` passes to Run.
+type RunOptions struct {
+	Options
+	Host config.Host
+	// Reload receives a value for every SIGHUP.
+	Reload <-chan os.Signal
+	// StopTimeout bounds the drain at exit; zero means 30 seconds.
+	StopTimeout time.Duration
+	// Ready, when set, is called once the listener and the control socket
+	// both answer.
+	Ready func(addr string)
+}
+
+// Run is the whole listener process: load and check the configuration,
+// serve it, answer the control socket and SIGHUP, and drain on ctx's end
+// or a stop request. It returns nil after a clean stop.
+func Run(ctx context.Context, dir string, ro RunOptions) error {
+	if ro.Logger == nil {
+		return fmt.Errorf("run: no logger")
+	}
+	l, err := config.Load(dir, ro.Host)
+	if err != nil {
+		return err
+	}
+	cfg, err := ConfigFrom(l)
+	if err != nil {
+		return fmt.Errorf("configuration in %s: %w", dir, err)
+	}
+	srv, err := New(cfg, ro.Options)
+	if err != nil {
+		return err
+	}
+	ctl, err := listenControl(dir)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(SocketPath(dir))
+	defer removePidFile(dir, os.Getpid())
+	if err := srv.Start(); err != nil {
+		ctl.Close()
+		return err
+	}
+
+	d := &daemon{srv: srv, dir: dir, host: ro.Host, stop: make(chan struct{})}
+	go serveControl(ctl, d.handle)
+	if ro.Ready != nil {
+		ro.Ready(srv.Addr().String())
+	}
+
+	hupDone := make(chan struct{})
+	go func() {
+		defer close(hupDone)
+		for {
+			select {
+			case _, ok := <-ro.Reload:
+				if !ok {
+					return
+				}
+				d.reload()
+			case <-ctx.Done():
+				return
+			case <-d.stop:
+				return
+			}
+		}
+	}()
+	select {
+	case <-ctx.Done():
+	case <-d.stop:
+	}
+	d.stopOnce.Do(func() { close(d.stop) })
+	<-hupDone
+	ro.Logger.Info("stopping: draining connections")
+	ctl.Close()
+	timeout := ro.StopTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		ro.Logger.Warn("drain deadline passed; remaining connections were cut", "timeout", timeout)
+	}
+	return nil
+}
+
+type daemon struct {
+	srv  *Server
+	dir  string
+	host config.Host
+
+	reloadMu sync.Mutex // one reload at a time, SIGHUP or socket
+	stopOnce sync.Once
+	stop     chan struct{}
+}
+
+func (d *daemon) handle(op string) controlReply {
+	switch op {
+	case opReload:
+		r := d.reload()
+		return controlReply{Reload: &r}
+	case opState:
+		st := d.state()
+		return controlReply{State: &st}
+	case opStop:
+		st := d.state()
+		d.stopOnce.Do(func() { close(d.stop) })
+		return controlReply{State: &st}
+	}
+	return controlReply{Error: fmt.Sprintf("unknown request %q", op)}
+}
+
+func (d *daemon) state() State {
+	cfg, since := d.srv.Current()
+	return State{
+		Pid:         os.Getpid(),
+		Generation:  cfg.Generation,
+		Mode:        string(cfg.Mode),
+		Listen:      d.srv.Addr().String(),
+		Fingerprint: cfg.Fingerprint,
+		Since:       since,
+	}
+}
+
+// reload loads, checks and switches; on any error the running config stays.
+func (d *daemon) reload() ReloadResult {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	res, err := ReloadDir(d.srv, d.dir, d.host)
+	if err != nil {
+		d.srv.log.Warn("reload refused; still serving the previous configuration", "reason", err.Error(),
+			"generation", res.Generation)
+	}
+	return res
+}
+
+// ReloadDir loads the live configuration of dir into srv and reports the
+// outcome the way the control socket does.
+func ReloadDir(srv *Server, dir string, h config.Host) (ReloadResult, error) {
+	err := func() error {
+		l, err := config.Load(dir, h)
+		if err != nil {
+			return err
+		}
+		cfg, err := ConfigFrom(l)
+		if err != nil {
+			return fmt.Errorf("generation %s: %w", l.Generation, err)
+		}
+		return srv.Reload(cfg)
+	}()
+	cfg, _ := srv.Current()
+	res := ReloadResult{
+		OK:          err == nil,
+		Generation:  cfg.Generation,
+		Mode:        string(cfg.Mode),
+		Fingerprint: cfg.Fingerprint,
+	}
+	if a := srv.Addr(); a != nil {
+		res.Listen = a.String()
+	}
+	if err != nil {
+		res.Message = "reload refused, still serving generation " + orNone(cfg.Generation) + ": " + err.Error()
+	} else {
+		res.Message = "serving generation " + orNone(cfg.Generation) + " in mode " + string(cfg.Mode) + " on " + res.Listen
+	}
+	return res, err
+}
+
+func orNone(g string) string {
+	if g == "" {
+		return "(defaults, nothing applied yet)"
+	}
+	return g
+}

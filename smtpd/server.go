@@ -1,0 +1,480 @@
+// Package smtpd is the bundled SMTP listener: go-smtp on the wire, with the
+// TLS modes, limits, durable spool and live reload that go-smtp leaves to
+// its users.
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/smtpd/spool"
+)
+
+// Server is the listener. One OS socket feeds the current generation (a
+// go-smtp server built for one mode and set of limits); a reload that
+// changes those starts a new generation and lets the old one drain.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	cert    atomic.Pointer[tls.Certificate]
+	tlsConf *tls.Config
+
+	mu      sync.Mutex
+	cfg     Config
+	ln      net.Listener
+	gen     *generation
+	old     map[*generation]struct{}
+	started bool
+	closed  bool
+	since   time.Time
+
+	stopping atomic.Bool
+
+	connMu sync.Mutex
+	total  int
+	perIP  map[string]int
+	conns  map[*conn]*generation
+
+	wg sync.WaitGroup // accept loops and drains
+}
+
+type generation struct {
+	cfg    Config
+	smtp   *smtp.Server
+	ln     *chanListener
+	served chan struct{} // closed when smtp.Serve returned
+}
+
+// New checks cfg and prepares a server; Start binds it.
+func New(cfg Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := checkConfig(cfg); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:  opts,
+		log:   opts.Logger,
+		cfg:   cfg,
+		old:   map[*generation]struct{}{},
+		perIP: map[string]int{},
+		conns: map[*conn]*generation{},
+	}
+	s.tlsConf = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			c := s.cert.Load()
+			if c == nil {
+				return nil, errors.New("no certificate configured")
+			}
+			return c, nil
+		},
+		GetConfigForClient: s.configForClient,
+	}
+	if cfg.Certificate != nil {
+		s.cert.Store(cfg.Certificate)
+	}
+	return s, nil
+}
+
+func checkConfig(cfg Config) error {
+	if _, err := config.ParseMode(string(cfg.Mode)); err != nil {
+		return err
+	}
+	if cfg.Mode.NeedsCertificate() && cfg.Certificate == nil {
+		return fmt.Errorf("mode %s needs a certificate", cfg.Mode)
+	}
+	if cfg.SpoolDir == "" {
+		return errors.New("no spool directory")
+	}
+	return nil
+}
+
+// configForClient hands each handshake a config whose VerifyConnection
+// knows the connection, so the session log gets the TLS version and cipher
+// and a failure can be told from a success.
+func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	wc, _ := hello.Conn.(*conn)
+	if wc == nil {
+		return nil, nil
+	}
+	wc.hs.sawHello(hello)
+	c := s.tlsConf.Clone()
+	c.GetConfigForClient = nil
+	c.VerifyConnection = func(st tls.ConnectionState) error {
+		wc.handshakeDone(st)
+		return nil
+	}
+	return c, nil
+}
+
+// Start binds the listen address and starts serving.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("server already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	g, err := s.newGeneration(s.cfg, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.ln, s.gen, s.started, s.since = ln, g, true, s.opts.Now()
+	s.startAccept(ln)
+	s.log.Info("listening", "addr", ln.Addr().String(), "mode", string(s.cfg.Mode),
+		"generation", s.cfg.Generation, "fingerprint", s.cfg.Fingerprint)
+	return nil
+}
+
+// Addr is the address actually bound (port 0 resolved); nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Current is the configuration now served and since when.
+func (s *Server) Current() (Config, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg, s.since
+}
+
+func (s *Server) newGeneration(cfg Config, addr net.Addr) (*generation, error) {
+	sp, err := spool.Open(cfg.SpoolDir, s.opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	be := &backend{srv: s, cfg: cfg, spool: sp}
+	ss := smtp.NewServer(be)
+	ss.Domain = cfg.Hostname
+	ss.MaxMessageBytes = cfg.Limits.MaxMessageBytes
+	ss.MaxRecipients = cfg.Limits.MaxRecipients
+	ss.ReadTimeout = cfg.Limits.CommandTimeout.Duration
+	ss.WriteTimeout = cfg.Limits.CommandTimeout.Duration
+	ss.ErrorLog = errorLog{s.log}
+	if cfg.Mode.NeedsCertificate() {
+		ss.TLSConfig = s.tlsConf
+	}
+	g := &generation{cfg: cfg, smtp: ss, ln: newChanListener(addr), served: make(chan struct{})}
+	go func() {
+		defer close(g.served)
+		_ = ss.Serve(g.ln)
+	}()
+	return g, nil
+}
+
+// needsNewServer reports whether a reload from a to b changes anything
+// go-smtp reads from its Server fields; a certificate alone does not.
+func needsNewServer(a, b Config) bool {
+	return a.Mode != b.Mode || a.Hostname != b.Hostname || a.Limits != b.Limits ||
+		a.SpoolDir != b.SpoolDir || a.BareLineEndings != b.BareLineEndings
+}
+
+// Reload switches to cfg, or returns why not and keeps serving as before.
+// A new certificate takes effect for the next handshake; a new mode, limits
+// or spool start a new generation while connections in flight finish under
+// the old one; a new listen address is bound before the old is released.
+func (s *Server) Reload(cfg Config) error {
+	if err := checkConfig(cfg); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.closed {
+		return errors.New("server is not running")
+	}
+	var newLn net.Listener
+	if cfg.Listen != s.cfg.Listen {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w (still serving on %s)", cfg.Listen, err, s.ln.Addr())
+		}
+		newLn = ln
+	}
+	addr := s.ln.Addr()
+	if newLn != nil {
+		addr = newLn.Addr()
+	}
+	var g *generation
+	if needsNewServer(s.cfg, cfg) || newLn != nil {
+		var err error
+		if g, err = s.newGeneration(cfg, addr); err != nil {
+			if newLn != nil {
+				newLn.Close()
+			}
+			return err
+		}
+	}
+	// From here on nothing can fail.
+	if cfg.Certificate != nil {
+		s.cert.Store(cfg.Certificate)
+	}
+	if g != nil {
+		old := s.gen
+		s.gen = g
+		s.old[old] = struct{}{}
+		s.wg.Add(1)
+		go s.drain(old)
+	}
+	if newLn != nil {
+		oldLn := s.ln
+		s.ln = newLn
+		s.startAccept(newLn)
+		oldLn.Close()
+	}
+	s.cfg, s.since = cfg, s.opts.Now()
+	s.log.Info("reloaded", "generation", cfg.Generation, "mode", string(cfg.Mode),
+		"listen", s.ln.Addr().String(), "fingerprint", cfg.Fingerprint, "new_server", g != nil)
+	return nil
+}
+
+func (s *Server) drainTimeout(cfg Config) time.Duration {
+	if s.opts.DrainTimeout > 0 {
+		return s.opts.DrainTimeout
+	}
+	return cfg.Limits.CommandTimeout.Duration + cfg.Limits.DataTimeout.Duration
+}
+
+// drain lets an old generation's connections finish, then cuts the rest.
+func (s *Server) drain(g *generation) {
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), s.drainTimeout(g.cfg))
+	defer cancel()
+	s.stopGeneration(ctx, g)
+	s.mu.Lock()
+	delete(s.old, g)
+	s.mu.Unlock()
+}
+
+func (s *Server) stopGeneration(ctx context.Context, g *generation) {
+	g.ln.Close()
+	<-g.served // no connection can reach this generation any more
+	// go-smtp's Shutdown would wait forever for idle peers, and its Close
+	// does nothing after a Shutdown; our own registry of conns lets us wait
+	// with a deadline and then cut.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.countConns(g) > 0 {
+		select {
+		case <-ctx.Done():
+			s.connMu.Lock()
+			var cut []*conn
+			for c, cg := range s.conns {
+				if cg == g {
+					cut = append(cut, c)
+				}
+			}
+			s.connMu.Unlock()
+			for _, c := range cut {
+				c.info.setResult("cut at shutdown")
+				_ = c.Conn.Close()
+			}
+			for s.countConns(g) > 0 {
+				<-tick.C
+			}
+			return
+		case <-tick.C:
+			if s.stopping.Load() {
+				s.pokeAll()
+			}
+		}
+	}
+}
+
+func (s *Server) countConns(g *generation) int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	n := 0
+	for _, cg := range s.conns {
+		if cg == g {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Server) pokeAll() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for c := range s.conns {
+		c.poke()
+	}
+}
+
+// Shutdown stops accepting, lets transactions in progress finish, closes
+// idle connections with 421, and cuts whatever remains when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.stopping.Store(true)
+	var gens []*generation
+	if s.gen != nil {
+		gens = append(gens, s.gen)
+	}
+	for g := range s.old {
+		gens = append(gens, g)
+	}
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+
+	// Idle connections are blocked reading a command: wake them so
+	// go-smtp answers 421 and closes. Busy ones are poked again by their
+	// next SetReadDeadline once their transaction ends.
+	s.pokeAll()
+
+	var wg sync.WaitGroup
+	for _, g := range gens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.stopGeneration(ctx, g)
+		}()
+	}
+	wg.Wait()
+	s.wg.Wait()
+	s.log.Info("stopped")
+	return ctx.Err()
+}
+
+func (s *Server) startAccept(ln net.Listener) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var delay time.Duration
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// EMFILE and friends: back off instead of spinning.
+				if delay == 0 {
+					delay = 5 * time.Millisecond
+				} else if delay *= 2; delay > time.Second {
+					delay = time.Second
+				}
+				s.log.Warn("accept failed", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			delay = 0
+			s.admit(c)
+		}
+	}()
+}
+
+// admit applies the connection limits and hands c to the current server.
+func (s *Server) admit(raw net.Conn) {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	ip := remoteIP(raw)
+
+	s.connMu.Lock()
+	switch {
+	case s.total >= cfg.Limits.MaxConnections:
+		s.connMu.Unlock()
+		go s.refuse(raw, cfg.Hostname, "too many connections", ip)
+		return
+	case s.perIP[ip] >= cfg.Limits.MaxConnectionsPerIP:
+		s.connMu.Unlock()
+		go s.refuse(raw, cfg.Hostname, "too many connections from your address", ip)
+		return
+	}
+	s.total++
+	s.perIP[ip]++
+	s.connMu.Unlock()
+
+	c := &conn{
+		Conn:             raw,
+		srv:              s,
+		info:             &sessionInfo{peer: raw.RemoteAddr().String(), start: time.Now()},
+		handshakeTimeout: cfg.Limits.HandshakeTimeout.Duration,
+		filter:           cfg.Mode == config.ModeRequired,
+	}
+	var once sync.Once
+	c.release = func() {
+		once.Do(func() {
+			s.connMu.Lock()
+			s.total--
+			if s.perIP[ip]--; s.perIP[ip] <= 0 {
+				delete(s.perIP, ip)
+			}
+			delete(s.conns, c)
+			s.connMu.Unlock()
+		})
+	}
+	for {
+		s.mu.Lock()
+		g, closed := s.gen, s.closed
+		s.mu.Unlock()
+		if closed {
+			c.info.setResult("server shutting down")
+			_ = c.Close()
+			return
+		}
+		// The filter must match the mode of the server that gets c.
+		c.filter = g.cfg.Mode == config.ModeRequired
+		s.connMu.Lock()
+		s.conns[c] = g
+		s.connMu.Unlock()
+		if g.ln.deliver(c) {
+			return
+		}
+	}
+}
+
+func (s *Server) refuse(c net.Conn, host, why, ip string) {
+	defer c.Close()
+	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "421 4.7.0 %s Error: %s, try again later\r\n", host, why)
+	s.log.Warn("connection refused", "peer", c.RemoteAddr().String(), "reason", why)
+}
+
+func remoteIP(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
+// errorLog routes go-smtp's internal errors into slog.
+type errorLog struct{ l *slog.Logger }
+
+func (e errorLog) Printf(format string, v ...interface{}) {
+	e.l.Warn("smtp", "msg", fmt.Sprintf(format, v...))
+}
+
+func (e errorLog) Println(v ...interface{}) { e.l.Warn("smtp", "msg", fmt.Sprint(v...)) }

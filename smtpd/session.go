@@ -1,0 +1,151 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/smtpd/spool"
+)
+
+var errMustStartTLS = &smtp.SMTPError{
+	Code:         530,
+	EnhancedCode: smtp.EnhancedCode{5, 7, 0},
+	Message:      "Must issue a STARTTLS command first",
+}
+
+var errSpoolFailed = &smtp.SMTPError{
+	Code:         451,
+	EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+	Message:      "Temporary failure storing the message, try again later",
+}
+
+// backend is the policy half of one server generation: it decides what a
+// session may do under this generation's mode and limits, and hands
+// accepted messages to the spool, the storage half.
+type backend struct {
+	srv   *Server
+	cfg   Config
+	spool *spool.Spool
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	wc := wrapped(c.Conn())
+	s := &session{b: b, c: c, wc: wc}
+	if wc != nil {
+		wc.info.setHelo(c.Hostname())
+	}
+	return s, nil
+}
+
+// wrapped finds our conn under go-smtp's, which is a *tls.Conn after
+// STARTTLS.
+func wrapped(nc net.Conn) *conn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	wc, _ := nc.(*conn)
+	return wc
+}
+
+type session struct {
+	b    *backend
+	c    *smtp.Conn
+	wc   *conn
+	from string
+	to   []string
+}
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	_, isTLS := s.c.TLSConnectionState()
+	if s.b.cfg.Mode == config.ModeRequired && !isTLS {
+		// The conn filter answers MAIL itself before TLS; this is the
+		// second lock on the same door.
+		s.rejected("MAIL before STARTTLS")
+		return errMustStartTLS
+	}
+	s.from, s.to = from, nil
+	s.setBusy(true)
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	defer s.setBusy(false)
+	// go-smtp set the read deadline once, for the DATA command line; give
+	// the whole body the data timeout instead.
+	_ = s.c.Conn().SetReadDeadline(time.Now().Add(s.b.cfg.Limits.DataTimeout.Duration))
+	env := spool.Envelope{
+		From:     s.from,
+		To:       s.to,
+		HELO:     s.c.Hostname(),
+		Hostname: s.b.cfg.Hostname,
+	}
+	if host, _, err := net.SplitHostPort(s.c.Conn().RemoteAddr().String()); err == nil {
+		env.PeerIP = host
+	}
+	if st, ok := s.c.TLSConnectionState(); ok {
+		env.TLS = tlsDescription(st)
+	}
+	body := newLineEndings(r, s.b.cfg.BareLineEndings == config.BareNormalize)
+	id, err := s.b.spool.Deliver(env, body)
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			s.rejected(se.Message)
+			return se
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			s.rejected("DATA timeout")
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+				Message: "Message not received within the data timeout"}
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+			s.rejected("connection lost during DATA")
+			return err
+		}
+		s.b.srv.log.Error("spool failed", "peer", s.peer(), "err", err)
+		s.rejected("spool failure")
+		return errSpoolFailed
+	}
+	if s.wc != nil {
+		s.wc.info.addQueued(id)
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
+}
+
+func (s *session) Reset() {
+	s.from, s.to = "", nil
+	s.setBusy(false)
+}
+
+func (s *session) Logout() error {
+	s.setBusy(false)
+	return nil
+}
+
+func (s *session) setBusy(v bool) {
+	if s.wc != nil {
+		s.wc.busy.Store(v)
+	}
+}
+
+func (s *session) rejected(why string) {
+	if s.wc != nil {
+		s.wc.info.addRejected(why)
+	}
+}
+
+func (s *session) peer() string {
+	return s.c.Conn().RemoteAddr().String()
+}

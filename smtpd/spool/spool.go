@@ -1,0 +1,195 @@
+// Package spool stores accepted mail durably in a Maildir: a message is
+// written to tmp, fsynced, renamed into new and the directory fsynced
+// before Deliver returns, so the listener's 250 always names a message
+// that survives a crash, and new never holds a partial file.
+package spool
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Spool is one Maildir. It is safe for concurrent use.
+type Spool struct {
+	dir string
+	now func() time.Time
+}
+
+// Open creates the Maildir's tmp, new and cur (0700) when missing.
+func Open(dir string, now func() time.Time) (*Spool, error) {
+	if now == nil {
+		now = time.Now
+	}
+	for _, sub := range []string{"tmp", "new", "cur"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("spool %s: %w", dir, err)
+		}
+	}
+	// A spool the listener cannot write to would only show up as 451s on
+	// the first message; find out now, while a reload can still refuse.
+	f, err := os.CreateTemp(filepath.Join(dir, "tmp"), "probe-")
+	if err != nil {
+		return nil, fmt.Errorf("spool %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return &Spool{dir: dir, now: now}, nil
+}
+
+// Dir is the Maildir root.
+func (s *Spool) Dir() string { return s.dir }
+
+// Envelope is what the Received: header and the envelope headers record.
+type Envelope struct {
+	From     string
+	To       []string
+	PeerIP   string
+	HELO     string
+	TLS      string // "TLS1.3 TLS_AES_128_GCM_SHA256", "" for plaintext
+	Hostname string // our name, the "by" of Received:
+}
+
+var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKLMNPQRSTVWXZ").WithPadding(base32.NoPadding)
+
+// NewID makes a queue id: sortable by time, unique by 60 random bits, and
+// made of characters that are safe in a file name and in an SMTP reply.
+func NewID(now time.Time) string {
+	var b [13]byte
+	ts := uint64(now.UnixMicro())
+	for i := 0; i < 8; i++ {
+		b[i] = byte(ts >> (56 - 8*i))
+	}
+	_, _ = rand.Read(b[8:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+// Deliver stores one message and returns its queue id once it is on disk.
+// body must yield the message as received (CRLF line endings); a read error
+// aborts the delivery, leaves nothing in new, and is returned unwrapped so
+// callers can pass SMTP errors through.
+func (s *Spool) Deliver(env Envelope, body io.Reader) (string, error) {
+	now := s.now()
+	id := NewID(now)
+	tmp := filepath.Join(s.dir, "tmp", id)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("spool: create %s: %w", tmp, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriterSize(markWrites{f}, 32<<10)
+	writeHeaders(w, env, id, now)
+	if _, err := io.Copy(w, body); err != nil {
+		var we *writeError
+		if errors.As(err, &we) {
+			return "", fmt.Errorf("spool: write %s: %w", tmp, we.err)
+		}
+		return "", err
+	}
+	if err := w.Flush(); err != nil {
+		return "", fmt.Errorf("spool: write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("spool: fsync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("spool: close %s: %w", tmp, err)
+	}
+	ok = true
+	dst := filepath.Join(s.dir, "new", id)
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("spool: move into new: %w", err)
+	}
+	if err := syncDir(filepath.Join(s.dir, "new")); err != nil {
+		// The message may or may not survive a crash: do not acknowledge
+		// it, and take it back so a retry does not make a duplicate.
+		os.Remove(dst)
+		return "", err
+	}
+	return id, nil
+}
+
+// writeError marks errors of the spool file itself, as opposed to errors
+// of the body reader.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+type markWrites struct{ w io.Writer }
+
+func (m markWrites) Write(b []byte) (int, error) {
+	n, err := m.w.Write(b)
+	if err != nil {
+		err = &writeError{err}
+	}
+	return n, err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("spool: open %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("spool: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func writeHeaders(w *bufio.Writer, env Envelope, id string, now time.Time) {
+	fmt.Fprintf(w, "Return-Path: <%s>\r\n", clean(env.From))
+	for _, to := range env.To {
+		fmt.Fprintf(w, "X-Original-To: <%s>\r\n", clean(to))
+	}
+	proto := "ESMTP"
+	if env.TLS != "" {
+		proto = "ESMTPS"
+	}
+	fmt.Fprintf(w, "Received: from %s ([%s])\r\n\tby %s (smtptls) with %s id %s",
+		cleanOr(env.HELO, "unknown"), clean(env.PeerIP), clean(env.Hostname), proto, id)
+	if env.TLS != "" {
+		version, cipher, _ := strings.Cut(env.TLS, " ")
+		fmt.Fprintf(w, "\r\n\t(using %s with cipher %s)", clean(version), clean(cipher))
+	}
+	if len(env.To) == 1 {
+		fmt.Fprintf(w, "\r\n\tfor <%s>", clean(env.To[0]))
+	}
+	fmt.Fprintf(w, ";\r\n\t%s\r\n", now.Format(time.RFC1123Z))
+}
+
+// clean keeps peer-supplied text from breaking out of a header: only
+// printable ASCII, at most 255 bytes.
+func clean(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < 255; i++ {
+		if c := s[i]; c > ' ' && c < 0x7f {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+func cleanOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return clean(s)
+}
