@@ -197,9 +197,18 @@ func checkTrust(certs []*x509.Certificate, ts trustSet, now time.Time) (Status, 
 	datesAside := ""
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
+		datesAside = " (dates aside: see expiry)"
 		if at, ok := commonValidity(certs); ok {
 			chains, err = verify(served, at)
-			datesAside = " (dates aside: see expiry)"
+		} else if len(certs) > 1 && certs[0].CheckSignatureFrom(certs[1]) == nil {
+			// The leaf expired before its issuer was even issued (a renewed
+			// intermediate): judge the issuer now and the leaf's signature.
+			pool := x509.NewCertPool()
+			for _, c := range certs[2:] {
+				pool.AddCert(c)
+			}
+			chains, err = certs[1].Verify(x509.VerifyOptions{Roots: ts.roots, Intermediates: pool, CurrentTime: now,
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		}
 	}
 	if err == nil {

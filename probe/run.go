@@ -496,7 +496,7 @@ func (hr *hostRun) plaintextMail(ctx context.Context, addr string) {
 		if o.ExpectRequired {
 			rec.add(StageRequired, Fail, took, "plaintext MAIL accepted ("+m.String()+"): TLS is not required")
 		} else {
-			rec.add(StageRequired, Pass, took, "TLS not required: plaintext MAIL accepted (mode available)")
+			rec.add(StageRequired, Pass, took, "TLS not required: plaintext MAIL accepted (available mode)")
 		}
 	case m.Code >= 500:
 		rec.add(StageRequired, Warn, took, "plaintext MAIL refused with "+m.String()+", not 530 5.7.0: senders cannot tell that TLS is required")

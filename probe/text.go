@@ -107,11 +107,14 @@ func WriteText(w io.Writer, r Report, color bool) error {
 			fmt.Fprintln(bw, "  Certificates served, in order:")
 			for i, c := range h.Served {
 				role := "leaf"
-				if i > 0 {
-					role = "CA"
-					if !c.IsCA {
-						role = "not a CA"
-					}
+				switch {
+				case i == 0:
+				case !c.IsCA:
+					role = "not a CA"
+				case c.Subject == c.Issuer:
+					role = "root CA"
+				default:
+					role = "intermediate CA"
 				}
 				fmt.Fprintf(bw, "    %d. %s (%s)\n", i+1, c.Subject, role)
 				fmt.Fprintf(bw, "       issued by %s, expires %s, sha256 %s\n", c.Issuer, c.NotAfter.UTC().Format("2006-01-02"), c.SHA256)
