@@ -35,6 +35,9 @@ const (
 	StepReload   StepName = "reload" // or start the listener when none runs
 	StepVerify   StepName = "verify"
 	StepRollback StepName = "rollback"
+	// StepDone is reported last, once the new generation is live and
+	// verified (old generations are pruned here).
+	StepDone StepName = "done"
 )
 
 // StepStatus is where a step stands.
@@ -75,4 +78,26 @@ type Result struct {
 	Verify     *probe.Report   `json:"verify,omitempty"`
 	// Fingerprint is the SHA-256 of the installed certificate, hex.
 	Fingerprint string `json:"fingerprint,omitempty"`
+
+	// EnvironmentError is true when the failure is the machine's, not the
+	// input's: lock held, permissions, a listener that cannot be reached.
+	// The command exits 2 then.
+	EnvironmentError bool `json:"environment_error,omitempty"`
+	// LockHolder names who holds the apply lock when that stopped us.
+	LockHolder *config.LockHolder `json:"lock_holder,omitempty"`
+	// DryRun is true when nothing was written; Changes says what would be.
+	DryRun  bool     `json:"dry_run,omitempty"`
+	Changes []Change `json:"changes,omitempty"`
+	// Diagnostics are validate's findings (never key material).
+	Diagnostics []validate.Diagnostic `json:"diagnostics,omitempty"`
+	// Warnings are things that did not stop the apply but deserve a look.
+	Warnings []string `json:"warnings,omitempty"`
+	Listen   string   `json:"listen,omitempty"` // the address the listener bound
+}
+
+// Change is one difference between the installed and the new configuration.
+type Change struct {
+	What string `json:"what"` // a config.toml key ("mode", "limits.max_recipients") or "certificate", "chain", "ca_bundle", "key"
+	Old  string `json:"old"`
+	New  string `json:"new"`
 }

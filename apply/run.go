@@ -1,0 +1,212 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/validate"
+)
+
+// requiredRefusal is why mode required needs a second yes.
+const requiredRefusal = "mode required refused without confirmation: a public MX that requires TLS loses mail from every peer that cannot do STARTTLS (they get 530 and give up); pass --yes, or confirm in the wizard, if this gateway must refuse plaintext mail"
+
+// Run applies req: validate, write a new generation, switch, reload (or
+// start) the listener, verify it, and roll back when reload or verify fails.
+// progress, when not nil, sees every step as it starts and ends.
+func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
+	d = d.withDefaults()
+	t := &txn{d: d, ctx: ctx, progress: progress, res: &Result{DryRun: req.DryRun}}
+
+	dir := req.ConfigDir
+	if dir == "" {
+		var err error
+		if dir, err = config.ResolveDir("", d.Host); err != nil {
+			t.res.EnvironmentError = true
+			return t.fail(StepValidate, err.Error())
+		}
+	}
+	t.dir = dir
+
+	// Take the lock before reading what is installed: what we carry over
+	// must be what we replace. A dry run writes nothing and locks nothing.
+	if !req.DryRun {
+		st, err := config.OpenStore(dir, d.Host)
+		if err != nil {
+			t.res.EnvironmentError = true
+			t.res.Message = err.Error()
+			return *t.res
+		}
+		st.Now = d.Now
+		t.store = st
+		lock, err := st.Lock(d.Command)
+		if err != nil {
+			t.res.EnvironmentError = true
+			t.res.Message = err.Error()
+			var le *config.LockedError
+			if errors.As(err, &le) {
+				h := le.Holder
+				t.res.LockHolder = &h
+			}
+			return *t.res
+		}
+		defer lock.Unlock()
+	}
+
+	if err := t.begin(StepValidate); err != nil {
+		return t.crashed(err)
+	}
+	old, oldErr := config.Load(dir, d.Host)
+	if oldErr == nil {
+		t.prev = old.Generation
+		t.prevFP = leafFingerprint(old.CertPEM)
+		t.res.Previous = old.Generation
+	}
+	next, msg, field := t.build(req, old, oldErr)
+	if msg != "" {
+		t.res.Field = field
+		return t.fail(StepValidate, msg)
+	}
+	t.target = next
+	t.res.Fingerprint = leafFingerprint(next.CertPEM)
+	t.report(StepValidate, StepOK, t.validateDetail())
+
+	if req.DryRun {
+		t.res.Changes = diff(old, oldErr, next)
+		t.res.Message = dryRunMessage(t.res.Changes)
+		return *t.res
+	}
+
+	if err := t.begin(StepWrite); err != nil {
+		return t.crashed(err)
+	}
+	gen, err := t.store.Stage(next.Settings, config.MaterialOf(next))
+	if err != nil {
+		t.res.EnvironmentError = true
+		return t.fail(StepWrite, fmt.Sprintf("writing the new generation failed (nothing was switched): %v", err))
+	}
+	t.res.Generation = gen
+	next.Generation = gen
+	t.target = next
+	t.report(StepWrite, StepOK, fmt.Sprintf("generation %s written to %s", gen, dir))
+	return t.switchReloadVerify(gen)
+}
+
+// build works out the configuration to install: the request on top of what
+// is installed. A non-empty msg is why it cannot be applied (field names the
+// paste field at fault, when one is).
+func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.Loaded, msg string, field validate.Field) {
+	base := old
+	if oldErr != nil {
+		// A broken installed config must not stop the admin replacing it,
+		// but nothing can be carried over from it.
+		base = config.Loaded{Settings: config.Defaults(t.d.Host)}
+		t.res.Warnings = append(t.res.Warnings, "the installed configuration cannot be read, so nothing is carried over from it: "+oldErr.Error())
+	}
+	s := base.Settings
+	if req.Mode != "" {
+		m, err := config.ParseMode(string(req.Mode))
+		if err != nil {
+			return next, err.Error(), ""
+		}
+		s.Mode = m
+	}
+	if req.Hostname != "" {
+		s.Hostname = req.Hostname
+	}
+	if req.Listen != "" {
+		s.Listen = req.Listen
+	}
+	if s.Mode == config.ModeRequired && !req.ConfirmRequired {
+		return next, requiredRefusal, ""
+	}
+	if err := s.Check(); err != nil {
+		return next, err.Error(), ""
+	}
+	next = config.Loaded{Dir: t.dir, Settings: s}
+
+	given := req.Cert != nil || req.Key != nil || req.CA != nil
+	if !s.Mode.NeedsCertificate() && !given {
+		// Disabling TLS must never be blocked by the certificate it stops
+		// using (expired is the usual reason to disable): carry it over as is.
+		next.CertPEM, next.KeyPEM, next.ChainPEM, next.CAPEM = base.CertPEM, base.KeyPEM, base.ChainPEM, base.CAPEM
+		return next, "", ""
+	}
+	cert, key, ca := req.Cert, req.Key, req.CA
+	if cert == nil {
+		cert = base.CertPEM
+	}
+	if key == nil {
+		key = base.KeyPEM
+	}
+	if ca == nil {
+		ca = append(append([]byte{}, base.ChainPEM...), base.CAPEM...)
+	}
+	switch {
+	case len(cert) == 0:
+		return next, fmt.Sprintf("mode %s needs a certificate and none is installed yet: pass --cert FILE (and --key FILE, --ca FILE)", s.Mode), validate.FieldCertificate
+	case len(key) == 0:
+		return next, fmt.Sprintf("mode %s needs the certificate's private key and none is installed yet: pass --key FILE", s.Mode), validate.FieldKey
+	}
+	rep := t.d.Validate(validate.Input{
+		Certificate: string(cert),
+		Key:         string(key),
+		CABundle:    string(ca),
+		Hostname:    s.Hostname,
+		Passphrase:  req.Passphrase,
+		Now:         t.d.Now(),
+		Roots:       t.d.Roots,
+	})
+	t.res.Validation = rep
+	t.res.Diagnostics = rep.Diagnostics
+	for _, dg := range rep.Diagnostics {
+		if dg.Severity == validate.SevError {
+			m := dg.Message
+			if dg.Hint != "" {
+				m += " " + dg.Hint
+			}
+			if n := countErrors(rep); n > 1 {
+				m += fmt.Sprintf(" (%d problems in all; run `smtptls validate` for each)", n)
+			}
+			return next, m, dg.Field
+		}
+	}
+	if rep.Material == nil {
+		return next, "the certificate material could not be read; run `smtptls validate` for the details", validate.FieldCertificate
+	}
+	m := rep.Material
+	next.CertPEM, next.KeyPEM, next.ChainPEM, next.CAPEM = m.LeafPEM, m.KeyPEM, m.ChainPEM, m.CAPEM
+	return next, "", ""
+}
+
+func countErrors(r validate.Report) int {
+	n := 0
+	for _, d := range r.Diagnostics {
+		if d.Severity == validate.SevError {
+			n++
+		}
+	}
+	return n
+}
+
+// validateDetail is the line under the validate step.
+func (t *txn) validateDetail() string {
+	s := t.target.Settings
+	parts := []string{fmt.Sprintf("mode %s, host %s, listen %s", s.Mode, s.Hostname, s.Listen)}
+	if sum := t.res.Validation.Summary; sum != nil {
+		parts = append(parts, fmt.Sprintf("certificate %s, expires %s (%d days)", sum.Subject, sum.NotAfter.UTC().Format("2006-01-02"), sum.DaysLeft))
+	}
+	w := 0
+	for _, d := range t.res.Diagnostics {
+		if d.Severity == validate.SevWarning {
+			w++
+			t.res.Warnings = append(t.res.Warnings, d.Message)
+		}
+	}
+	if w > 0 {
+		parts = append(parts, fmt.Sprintf("%d warning(s)", w))
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,381 @@
+package apply
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/probe"
+)
+
+// rollbackBudget bounds the rollback after a failure. It runs on a context
+// of its own: an admin pressing Ctrl-C mid-apply must still get the old
+// configuration back.
+const rollbackBudget = 30 * time.Second
+
+// txn is one switch from the live generation to another, with the way back.
+type txn struct {
+	d        Deps
+	ctx      context.Context
+	dir      string
+	store    *config.Store
+	progress func(Step)
+	res      *Result
+
+	prev   string // generation live before; "" when none was
+	prevFP string // its leaf fingerprint
+	target config.Loaded
+	// wasRunning: a listener answered before the switch. If we started it,
+	// rolling back means stopping it again.
+	wasRunning bool
+	switched   bool
+}
+
+// errCrash is returned when a Hook stops the transaction: nothing after it
+// runs, as if the process had died there.
+type errCrash struct {
+	step StepName
+	err  error
+}
+
+func (e *errCrash) Error() string { return fmt.Sprintf("stopped before %s: %v", e.step, e.err) }
+
+func (t *txn) report(name StepName, st StepStatus, detail string) {
+	s := Step{Name: name, Status: st, Detail: detail}
+	if st != StepRunning {
+		t.res.Steps = append(t.res.Steps, s)
+	}
+	if t.progress != nil {
+		t.progress(s)
+	}
+}
+
+// begin runs the hook and announces the step.
+func (t *txn) begin(name StepName) error {
+	if t.d.Hook != nil {
+		if err := t.d.Hook(name); err != nil {
+			return &errCrash{step: name, err: err}
+		}
+	}
+	t.report(name, StepRunning, "")
+	return nil
+}
+
+// fail ends the result at a step that failed before anything changed.
+func (t *txn) fail(name StepName, msg string) Result {
+	t.report(name, StepFailed, msg)
+	t.res.FailedStep = name
+	t.res.Message = msg
+	return *t.res
+}
+
+// crashed records a hook stop: no rollback, the caller inspects the disk.
+func (t *txn) crashed(err error) Result {
+	var c *errCrash
+	errors.As(err, &c)
+	t.res.FailedStep = c.step
+	t.res.Message = err.Error()
+	return *t.res
+}
+
+// switchReloadVerify makes t.target live and proves it serves. On failure it
+// switches back to t.prev and reloads again. gen is the generation to
+// activate (staged or existing).
+func (t *txn) switchReloadVerify(gen string) Result {
+	// Whether a listener runs decides between reload and start, and what a
+	// rollback restores.
+	if _, err := t.d.Reloader.State(t.ctx, t.dir); err == nil {
+		t.wasRunning = true
+	}
+
+	if err := t.begin(StepSwitch); err != nil {
+		return t.crashed(err)
+	}
+	if err := t.store.Activate(gen); err != nil {
+		t.res.EnvironmentError = true
+		return t.rollback(StepSwitch, fmt.Sprintf("switching to generation %s failed: %v", gen, err))
+	}
+	t.switched = true
+	what := "now current"
+	if t.prev != "" {
+		what += ", replacing " + t.prev
+	}
+	t.report(StepSwitch, StepOK, fmt.Sprintf("generation %s %s", gen, what))
+
+	if err := t.begin(StepReload); err != nil {
+		return t.crashed(err)
+	}
+	listen, msg, ok := t.reload(gen)
+	if !ok {
+		return t.rollback(StepReload, msg)
+	}
+	t.res.Listen = listen
+	t.report(StepReload, StepOK, msg)
+
+	if err := t.begin(StepVerify); err != nil {
+		return t.crashed(err)
+	}
+	msg, ok = t.verify(listen)
+	if !ok {
+		return t.rollback(StepVerify, msg)
+	}
+	t.report(StepVerify, StepOK, msg)
+
+	if err := t.begin(StepDone); err != nil {
+		return t.crashed(err)
+	}
+	if err := t.store.Prune(t.prev); err != nil {
+		// The new config is live and verified; old generations piling up
+		// is worth a word, not a rollback.
+		t.res.Warnings = append(t.res.Warnings, "pruning old generations failed: "+err.Error())
+	}
+	t.res.Applied = true
+	t.res.Message = fmt.Sprintf("generation %s is live and verified: %s", gen, serving(t.target, listen))
+	t.report(StepDone, StepOK, t.res.Message)
+	return *t.res
+}
+
+// serving describes what the listener now does, for the final sentence.
+func serving(l config.Loaded, listen string) string {
+	s := l.Settings
+	if !s.Mode.NeedsCertificate() {
+		return fmt.Sprintf("%s accepts mail on %s without STARTTLS (mode disabled)", s.Hostname, listen)
+	}
+	return fmt.Sprintf("%s serves certificate %s on %s (mode %s)", s.Hostname, shortFP(leafFingerprint(l.CertPEM)), listen, s.Mode)
+}
+
+// reload asks the listener to load gen, or starts one. It returns the
+// address bound and a detail line.
+func (t *txn) reload(gen string) (listen, detail string, ok bool) {
+	if !t.wasRunning {
+		st, err := t.d.Reloader.Start(t.ctx, t.d.Exe, t.dir)
+		if err != nil {
+			return "", fmt.Sprintf("the listener did not start with the new configuration: %v", err), false
+		}
+		if st.Generation != gen {
+			return "", fmt.Sprintf("the listener started but serves generation %q, not %s", st.Generation, gen), false
+		}
+		return st.Listen, fmt.Sprintf("no listener was running; started one (pid %d) on %s", st.Pid, st.Listen), true
+	}
+	out, err := t.d.Reloader.Reload(t.ctx, t.dir)
+	if errors.Is(err, ErrNotRunning) {
+		// It died between our look and the reload: start it instead.
+		t.wasRunning = false
+		return t.reload(gen)
+	}
+	if err != nil {
+		return "", fmt.Sprintf("the reload request failed: %v", err), false
+	}
+	if !out.OK {
+		return "", fmt.Sprintf("the listener refused the new configuration: %s", out.Message), false
+	}
+	if out.Generation != gen {
+		return "", fmt.Sprintf("the listener reloaded but serves generation %q, not %s", out.Generation, gen), false
+	}
+	return out.Listen, fmt.Sprintf("listener reloaded, serving generation %s on %s", gen, out.Listen), true
+}
+
+// mustPass are the verify stages that prove the listener does what was
+// installed; each must have run and not failed. Certificate quality (trust,
+// host name, expiry) was judged by validate, which may have let a warning
+// through on purpose, so those only warn here.
+func mustPass(vr VerifyRequest) []string {
+	s := []string{probe.StageConnect, probe.StageBanner, probe.StageEHLO, probe.StageSTARTTLS}
+	if vr.Disabled {
+		return s // with ExpectDisabled, starttls passes when it is not offered
+	}
+	s = append(s, probe.StageHandshake, probe.StageFingerprint)
+	if vr.Required {
+		s = append(s, probe.StageRequired)
+	}
+	return s
+}
+
+func (t *txn) verify(listen string) (string, bool) {
+	s := t.target.Settings
+	vr := VerifyRequest{
+		Target:      dialAddr(s.Listen, listen),
+		Hostname:    s.Hostname,
+		Roots:       t.roots(),
+		Fingerprint: leafFingerprint(t.target.CertPEM),
+		Required:    s.Mode == config.ModeRequired,
+		Disabled:    s.Mode == config.ModeDisabled,
+		Timeout:     t.d.VerifyTimeout,
+		Now:         t.d.Now(),
+	}
+	if vr.Disabled {
+		vr.Fingerprint = ""
+	}
+	rep := t.d.Prober.Probe(t.ctx, vr)
+	t.res.Verify = &rep
+	var failed, warned []string
+	if len(rep.Hosts) != 1 {
+		failed = append(failed, fmt.Sprintf("the receiver test reached %d hosts at %s, expected exactly one", len(rep.Hosts), vr.Target))
+	} else {
+		h := rep.Hosts[0]
+		seen := map[string]probe.Stage{}
+		for _, st := range h.Stages {
+			seen[st.Name] = st
+		}
+		need := map[string]bool{}
+		for _, name := range mustPass(vr) {
+			need[name] = true
+			st, ok := seen[name]
+			switch {
+			case !ok:
+				failed = append(failed, name+": not reported")
+			case st.Status == probe.Fail || st.Status == probe.Skip:
+				failed = append(failed, name+": "+st.Detail)
+			}
+		}
+		for _, st := range h.Stages {
+			if !need[st.Name] && (st.Status == probe.Fail || st.Status == probe.Warn) {
+				warned = append(warned, "verify "+st.Name+": "+st.Detail)
+			}
+		}
+	}
+	t.res.Warnings = append(t.res.Warnings, warned...)
+	if len(failed) > 0 {
+		return "verification against " + vr.Target + " failed: " + strings.Join(failed, "; "), false
+	}
+	switch {
+	case vr.Disabled:
+		return fmt.Sprintf("%s answers and does not offer STARTTLS, as mode disabled says", vr.Target), true
+	case vr.Required:
+		return fmt.Sprintf("%s serves certificate %s and refuses mail without STARTTLS", vr.Target, shortFP(vr.Fingerprint)), true
+	}
+	return fmt.Sprintf("%s serves certificate %s over STARTTLS", vr.Target, shortFP(vr.Fingerprint)), true
+}
+
+// roots trusts the system roots plus the CA material of the target, so a
+// private CA's chain verifies like a public one.
+func (t *txn) roots() *x509.CertPool {
+	var pool *x509.CertPool
+	if t.d.Roots != nil {
+		pool = t.d.Roots.Clone()
+	} else {
+		pool = x509.NewCertPool()
+	}
+	pool.AppendCertsFromPEM(t.target.CAPEM)
+	return pool
+}
+
+// rollback switches back to t.prev after a failure at step, reloads, and
+// says what happened in one message.
+func (t *txn) rollback(step StepName, why string) Result {
+	t.report(step, StepFailed, why)
+	t.res.FailedStep = step
+	if !t.switched {
+		t.res.Message = why + "; nothing was switched, the previous configuration stays in place"
+		return *t.res
+	}
+	if err := t.begin(StepRollback); err != nil {
+		return t.crashed(err)
+	}
+	// Our own budget: the caller's context may be what just failed.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), rollbackBudget)
+	defer cancel()
+
+	var err error
+	back := t.prev
+	if back == "" {
+		err = t.store.Deactivate()
+		back = "the defaults (nothing applied before)"
+	} else {
+		err = t.store.Activate(t.prev)
+		back = "generation " + t.prev
+	}
+	if err != nil {
+		msg := fmt.Sprintf("%s; switching back to %s FAILED too: %v; run `smtptls status` and `smtptls rollback`", why, back, err)
+		t.report(StepRollback, StepFailed, err.Error())
+		t.res.Message = msg
+		t.res.EnvironmentError = true
+		return *t.res
+	}
+
+	var detail string
+	if !t.wasRunning {
+		// There was no listener before: leave none, as we found it.
+		if err := t.d.Reloader.Stop(ctx, t.dir); err != nil && !errors.Is(err, ErrNotRunning) {
+			detail = fmt.Sprintf("switched back to %s; stopping the listener we started failed: %v", back, err)
+		} else {
+			detail = fmt.Sprintf("switched back to %s; no listener was running before, and none runs now", back)
+		}
+	} else {
+		out, err := t.d.Reloader.Reload(ctx, t.dir)
+		switch {
+		case err != nil:
+			detail = fmt.Sprintf("switched back to %s, but the listener did not answer the reload: %v; run `smtptls status`", back, err)
+			t.res.EnvironmentError = true
+		case !out.OK:
+			detail = fmt.Sprintf("switched back to %s, but the listener refused it: %s; run `smtptls status`", back, out.Message)
+			t.res.EnvironmentError = true
+		case t.prevFP != "" && out.Fingerprint != t.prevFP:
+			detail = fmt.Sprintf("switched back to %s, but the listener serves certificate %s instead of %s; run `smtptls status`", back, shortFP(out.Fingerprint), shortFP(t.prevFP))
+			t.res.EnvironmentError = true
+		default:
+			detail = fmt.Sprintf("%s serves again on %s", back, out.Listen)
+		}
+	}
+	t.res.RolledBack = !t.res.EnvironmentError
+	st := StepOK
+	if !t.res.RolledBack {
+		st = StepFailed
+	}
+	t.report(StepRollback, st, detail)
+	t.res.Message = why + "; rolled back: " + detail
+	return *t.res
+}
+
+// dialAddr turns the listen setting and the address actually bound into
+// something to dial: a wildcard host becomes loopback, the port is the one
+// bound (it differs when the setting said port 0).
+func dialAddr(setting, bound string) string {
+	host, port, err := net.SplitHostPort(setting)
+	if err != nil {
+		return bound
+	}
+	if _, bp, err := net.SplitHostPort(bound); err == nil {
+		port = bp
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// leafFingerprint is the SHA-256 hex of the first certificate in certPEM.
+func leafFingerprint(certPEM []byte) string {
+	for rest := certPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return ""
+		}
+		if b.Type == "CERTIFICATE" {
+			sum := sha256.Sum256(b.Bytes)
+			return hex.EncodeToString(sum[:])
+		}
+	}
+}
+
+func shortFP(fp string) string {
+	if len(fp) > 16 {
+		return "sha256:" + fp[:16] + "…"
+	}
+	if fp == "" {
+		return "(none)"
+	}
+	return "sha256:" + fp
+}
