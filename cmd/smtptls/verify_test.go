@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/internal/testpki"
+	"github.com/smtptls/smtptls/probe"
+	"github.com/smtptls/smtptls/probe/probetest"
+	"golang.org/x/sys/unix"
+)
+
+const verifyTestHost = "mail.example.test"
+
+// verifyRun runs `smtptls verify args...` in-process.
+func verifyRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{
+		stdin:  strings.NewReader(""),
+		stdout: &out,
+		stderr: &errb,
+		host:   config.Host{Getenv: func(string) string { return "" }},
+		now:    time.Now,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code = run(ctx, e, append([]string{"verify"}, args...))
+	return code, out.String(), errb.String()
+}
+
+// verifyFixture starts a test server serving chain and writes its root to
+// a CA file for --ca.
+func verifyFixture(t *testing.T, cfg probetest.Config, ch *testpki.Chain) (addr, caFile string) {
+	t.Helper()
+	srv := probetest.Start(t, cfg)
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ch.Root.PEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return srv.Addr, caFile
+}
+
+func TestVerifyCommandPassesGoodServer(t *testing.T) {
+	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, verifyTestHost)
+	addr, ca := verifyFixture(t, probetest.Config{Chain: []*testpki.Cert{ch.Leaf, ch.Intermediate}}, ch)
+
+	code, out, errOut := verifyRun(t, "--ca", ca, "--hostname", verifyTestHost, addr)
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"score 100/100", "✓ PASS", "TLS 1.3", "PASSED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Error("color escapes written to a non-terminal")
+	}
+
+	// Flags after the target work too, and --json prints one object.
+	code, out, _ = verifyRun(t, addr, "--json", "--ca", ca, "--hostname", verifyTestHost,
+		"--expect-fingerprint", probe.Fingerprint(ch.Leaf.Cert))
+	if code != exitOK {
+		t.Fatalf("--json exit %d:\n%s", code, out)
+	}
+	var r probe.Report
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if dec.More() {
+		t.Error("more than one JSON value on stdout")
+	}
+	if r.Target != addr || r.Score != 100 || len(r.Hosts) != 1 {
+		t.Errorf("report = %+v", r)
+	}
+	if s, ok := r.Hosts[0].Stage(probe.StageFingerprint); !ok || s.Status != probe.Pass {
+		t.Errorf("fingerprint stage = %+v", s)
+	}
+}
+
+func TestVerifyCommandFailuresExit1(t *testing.T) {
+	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, verifyTestHost)
+	addr, ca := verifyFixture(t, probetest.Config{Chain: []*testpki.Cert{ch.Leaf, ch.Intermediate}}, ch)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wrong host name", []string{"--ca", ca, "--hostname", "other.example.test", addr}, "not for other.example.test"},
+		{"untrusted without --ca", []string{"--hostname", verifyTestHost, addr}, "trust"},
+		{"required but plaintext accepted", []string{"--ca", ca, "--hostname", verifyTestHost, "--required", addr}, "TLS is not required"},
+		{"another certificate expected", []string{"--ca", ca, "--hostname", verifyTestHost,
+			"--expect-fingerprint", strings.Repeat("ab", 32), addr}, "expected abababababababab"},
+		{"dead port", []string{"--timeout", "2s", probetest.DeadAddr(t)}, "connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, _ := verifyRun(t, tc.args...)
+			if code != exitFail {
+				t.Errorf("exit %d, want 1:\n%s", code, out)
+			}
+			if !strings.Contains(out, tc.want) || !strings.Contains(out, "✗ FAIL") || !strings.Contains(out, "FAILED") {
+				t.Errorf("output lacks %q or FAIL:\n%s", tc.want, out)
+			}
+		})
+	}
+
+	// The same in JSON: exit 1, and the failure is in the object.
+	code, out, _ := verifyRun(t, "--json", "--timeout", "2s", probetest.DeadAddr(t))
+	var r probe.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitFail || !r.Failed() || r.Score != 0 {
+		t.Errorf("dead port --json: exit %d, err %v, report %+v", code, err, r)
+	}
+}
+
+func TestVerifyCommandUsageErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not a certificate"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no target", nil, "give a TARGET"},
+		{"two targets", []string{"a.example", "b.example"}, "give one TARGET, got 2"},
+		{"unknown flag", []string{"--bogus", "a.example"}, "flag provided but not defined: -bogus"},
+		{"URL target", []string{"smtp://a.example"}, "no URL"},
+		{"bad port", []string{"a.example:0"}, "not a number from 1 to 65535"},
+		{"zero timeout", []string{"--timeout", "0s", "a.example"}, "--timeout 0s"},
+		{"bad timeout", []string{"--timeout", "soon", "a.example"}, "invalid value \"soon\""},
+		{"missing --ca file", []string{"--ca", filepath.Join(dir, "nope.pem"), "a.example"}, "--ca: read CA file"},
+		{"--ca without certificates", []string{"--ca", junk, "a.example"}, "holds no PEM certificate"},
+		{"bad fingerprint", []string{"--expect-fingerprint", "abc", "a.example"}, "64 hex digits"},
+		{"bad --port", []string{"--port", "70000", "a.example"}, "--port 70000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := verifyRun(t, tc.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if out != "" {
+				t.Errorf("usage error wrote to stdout: %q", out)
+			}
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr lacks %q:\n%s", tc.want, errOut)
+			}
+		})
+	}
+	code, _, errOut := verifyRun(t, "--help")
+	if code != exitOK || !strings.Contains(errOut, "Usage: smtptls verify [flags] TARGET") || !strings.Contains(errOut, "-expect-fingerprint") {
+		t.Errorf("--help: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestVerifyUseColor(t *testing.T) {
+	none := func(string) string { return "" }
+	if verifyUseColor(&bytes.Buffer{}, none) {
+		t.Error("color on a buffer")
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if verifyUseColor(f, none) {
+		t.Error("color into a regular file")
+	}
+	tty := verifyOpenPTY(t)
+	if !verifyUseColor(tty, none) {
+		t.Error("no color on a terminal")
+	}
+	noColor := func(k string) string {
+		if k == "NO_COLOR" {
+			return "1"
+		}
+		return ""
+	}
+	if verifyUseColor(tty, noColor) {
+		t.Error("color on a terminal with NO_COLOR set")
+	}
+}
+
+// verifyOpenPTY opens a pseudo-terminal's follower side: a real terminal
+// for the color decision, also under CI where no /dev/tty exists.
+func verifyOpenPTY(t *testing.T) *os.File {
+	t.Helper()
+	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { ptm.Close() })
+	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_WRONLY|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	t.Cleanup(func() { pts.Close() })
+	return pts
+}
