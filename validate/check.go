@@ -355,9 +355,14 @@ func poolChecks(leaf *certInfo, ch chain, cp *certParse, bp *bundleParse, now ti
 				}
 				continue
 			}
-			if now.After(c.Cert.NotAfter) {
+			switch {
+			case now.After(c.Cert.NotAfter):
 				expired = append(expired, c)
-			} else {
+			case !ch.anchored && c.isCA():
+				// The chain stops at a missing certificate: a CA pasted
+				// here may well sit above the gap, so it is not called
+				// unrelated; the chain finding already says what to add.
+			default:
 				unrelated = append(unrelated, c)
 			}
 		}
