@@ -2,11 +2,181 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/term"
+	"github.com/muesli/termenv"
+
+	"github.com/smtptls/smtptls/apply"
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/tui"
+	"github.com/smtptls/smtptls/validate"
 )
 
-// TODO(owner of this file): replace with the real command.
+const setupUsage = `Usage: smtptls [setup] [--config-dir DIR] [--listen ADDR] [--hostname NAME]
+
+Opens the setup wizard in this terminal: choose a TLS mode, paste (or load)
+the certificate, its private key and the CA bundle, review, then apply with
+the listener reloaded and verified, or rolled back if anything fails.
+Nothing is written before you apply. For scripts use 'smtptls apply'.
+
+Flags:
+`
+
 func cmdSetup(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "smtptls setup: not built yet")
-	return exitUsage
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	dirFlag := fs.String("config-dir", "", "config `DIR` (default: $"+config.EnvConfigDir+", /etc/smtptls as root, else ~/.config/smtptls)")
+	listen := fs.String("listen", "", "listen `ADDR` for the listener, overriding the installed setting (e.g. 127.0.0.1:2525)")
+	hostname := fs.String("hostname", "", "the gateway's host `NAME` (its MX name), overriding the installed setting")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), setupUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "smtptls setup: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *listen != "" {
+		if _, _, err := net.SplitHostPort(*listen); err != nil {
+			fmt.Fprintf(e.stderr, "smtptls setup: --listen %q: %v (write it like 127.0.0.1:2525)\n", *listen, err)
+			return exitUsage
+		}
+	}
+	in, inOK := e.stdin.(*os.File)
+	out, outOK := e.stdout.(*os.File)
+	if !inOK || !outOK || !term.IsTerminal(in.Fd()) || !term.IsTerminal(out.Fd()) {
+		fmt.Fprintln(e.stderr, "smtptls setup: the wizard needs a terminal; in scripts use 'smtptls apply' (see smtptls apply --help)")
+		return exitUsage
+	}
+	dir, err := config.ResolveDir(*dirFlag, e.host)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls setup: %v\n", err)
+		return exitUsage
+	}
+
+	getenv := e.host.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	renderer := lipgloss.NewRenderer(out)
+	dumb := getenv("TERM") == "dumb" || getenv("TERM") == ""
+	if getenv("NO_COLOR") != "" || dumb {
+		renderer.SetColorProfile(termenv.Ascii)
+	}
+	d := wizardDeps(e, dir, out, getenv)
+	d.Listen, d.Hostname = *listen, *hostname
+	m := tui.New(ctx, d, tui.DefaultStyles(renderer, dumb))
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out)}
+	if !dumb {
+		opts = append(opts, tea.WithAltScreen())
+	}
+	if _, err := tea.NewProgram(m, opts...).Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
+		fmt.Fprintf(e.stderr, "smtptls setup: %v\n", err)
+		return exitUsage
+	}
+	if m.Applied() {
+		fmt.Fprintf(e.stdout, "smtptls: applied and verified (config in %s). Check again with: %s\n", dir, d.VerifyCommand(m.Listen(), m.Hostname()))
+		return exitOK
+	}
+	fmt.Fprintln(e.stdout, "smtptls: nothing applied.")
+	return exitOK
+}
+
+// wizardDeps wires the wizard to the real engine: validate for the live
+// checks, apply for the transaction and the installed state.
+func wizardDeps(e *env, dir string, out *os.File, getenv func(string) string) tui.Deps {
+	ad := apply.Deps{Host: e.host, Now: e.now, Exe: e.exe, Command: "smtptls setup (wizard)"}
+	return tui.Deps{
+		ConfigDir: dir,
+		Checker:   validate.NewChecker(validate.SystemRoots()),
+		Now:       e.now,
+		Installed: func(ctx context.Context) (tui.Installed, error) {
+			return installedState(ctx, ad, dir, e.host)
+		},
+		Apply: func(ctx context.Context, req apply.Request, progress func(apply.Step)) apply.Result {
+			return apply.Run(ctx, ad, req, progress)
+		},
+		Copy: tui.Clipboard(out, getenv),
+		VerifyCommand: func(listen, hostname string) string {
+			return verifyCommand(dir, listen, hostname)
+		},
+	}
+}
+
+// installedState combines apply.Current (health, listener) with the
+// installed PEM texts the wizard prefills its fields with.
+func installedState(ctx context.Context, ad apply.Deps, dir string, h config.Host) (tui.Installed, error) {
+	st, err := apply.Current(ctx, ad, dir)
+	if err != nil {
+		return tui.Installed{}, err
+	}
+	var in tui.Installed
+	if st.LoadError == "" {
+		l, err := config.Load(dir, h)
+		if err != nil {
+			return tui.Installed{}, err
+		}
+		in.Loaded = l
+		rep := st.Validation
+		if st.Generation != "" && st.Settings.Mode.NeedsCertificate() {
+			in.Report = &rep
+		}
+	} else {
+		in.Loaded = config.Loaded{Dir: dir, Settings: config.Defaults(h)}
+	}
+	in.Running = st.Running
+	if st.Listener != nil {
+		in.Listen, in.Fingerprint = st.Listener.Listen, st.Listener.Fingerprint
+	}
+	if st.Generation != "" {
+		// A fresh directory is not broken: the wizard starts at the first step.
+		in.NeedsAttention = st.NeedsAttention
+	}
+	if st.LoadError != "" && len(in.NeedsAttention) == 0 {
+		in.NeedsAttention = []string{st.LoadError}
+	}
+	for _, d := range st.Diagnostics {
+		if d.Severity == validate.SevError {
+			in.Field = d.Field
+			break
+		}
+	}
+	return in, nil
+}
+
+// verifyCommand is the command that re-runs the check the wizard ended
+// with, against the listener's address as a peer on this host reaches it.
+func verifyCommand(dir, listen, hostname string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "smtptls verify " + listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ca := filepath.Join(dir, config.CurrentLink, config.CAFile)
+	cmd := fmt.Sprintf("smtptls verify --ca %s --hostname %s %s", shellQuote(ca), hostname, net.JoinHostPort(host, port))
+	return cmd
+}
+
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t'\"$`\\*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,0 +1,63 @@
+// Package tui is the setup wizard: a Bubble Tea program that walks an admin
+// from "no TLS" (or a broken install) to a verified STARTTLS listener.
+//
+// One parent model (Model) owns the order of the steps and the state they
+// share; each step is its own small model with the same interface (screen).
+// Every screen embeds *Common: size, styles, key map and the clock.
+package tui
+
+import (
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// burstGap is the longest pause between two keys that still counts as one
+// burst. A terminal that types a paste out as keystrokes (no bracketed
+// paste) delivers them microseconds apart; a person, even holding a key
+// down, needs 30 ms or more.
+const burstGap = 8 * time.Millisecond
+
+// Common is what every screen shares.
+type Common struct {
+	Width, Height int
+	Styles        Styles
+	Keys          KeyMap
+	Help          help.Model
+	Now           func() time.Time
+
+	// Burst is true while the key being handled arrived in the middle of a
+	// keystroke-typed paste: no binding may fire from it.
+	Burst   bool
+	lastKey time.Time
+}
+
+func newCommon(st Styles, now func() time.Time) *Common {
+	h := help.New()
+	h.ShortSeparator = " · "
+	h.Styles.ShortKey = st.HelpKey
+	h.Styles.ShortDesc = st.HelpDesc
+	h.Styles.ShortSeparator = st.HelpSep
+	h.Styles.FullKey = st.HelpKey
+	h.Styles.FullDesc = st.HelpDesc
+	h.Styles.FullSeparator = st.HelpSep
+	h.Styles.Ellipsis = st.HelpSep
+	return &Common{Width: 80, Height: 24, Styles: st, Keys: DefaultKeyMap(), Help: h, Now: now}
+}
+
+// observe records a key and sets Burst for it.
+func (c *Common) observe(k tea.KeyMsg) {
+	now := c.Now()
+	gap := now.Sub(c.lastKey)
+	c.Burst = !c.lastKey.IsZero() && gap >= 0 && gap < burstGap
+	if k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Paste {
+		// Several characters in one read are a paste, whatever the gap.
+		c.Burst = true
+	}
+	c.lastKey = now
+}
+
+// Bindable reports whether k may trigger a binding: not pasted text, not
+// part of a keystroke burst.
+func (c *Common) Bindable(k tea.KeyMsg) bool { return !k.Paste && !c.Burst }

@@ -1,0 +1,179 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/smtptls/smtptls/apply"
+	"github.com/smtptls/smtptls/probe"
+	"github.com/smtptls/smtptls/validate"
+)
+
+// resultScreen is Success, or Recovery after a failed apply: what failed
+// in plain words, what is serving now, and the way back to the field at
+// fault.
+type resultScreen struct {
+	*Common
+	s    *shared
+	a    *applyScreen
+	vp   viewport.Model
+	note string
+	w, h int
+}
+
+func newResultScreen(c *Common, s *shared, a *applyScreen) *resultScreen {
+	r := &resultScreen{Common: c, s: s, a: a, vp: viewport.New(80, 10)}
+	r.vp.KeyMap = viewport.KeyMap{}
+	return r
+}
+
+func (r *resultScreen) SetSize(w, h int) {
+	r.w, r.h = w, h
+	r.vp.Width, r.vp.Height = w, max(h-2, 3)
+	r.vp.SetContent(r.content())
+}
+
+func (r *resultScreen) Enter() tea.Cmd {
+	r.note = ""
+	r.vp.SetContent(r.content())
+	r.vp.GotoTop()
+	return nil
+}
+
+func (r *resultScreen) ok() bool { return r.a.res.Applied }
+
+func (r *resultScreen) verifyCommand() string {
+	return r.s.deps.VerifyCommand(r.s.listen, r.s.hostname)
+}
+
+// faultStep is where the admin goes to fix a failed apply.
+func (r *resultScreen) faultStep() step {
+	switch r.a.res.Field {
+	case validate.FieldCertificate:
+		return stepCert
+	case validate.FieldKey:
+		return stepKey
+	case validate.FieldCABundle, validate.FieldChain:
+		return stepBundle
+	}
+	return stepReview
+}
+
+func (r *resultScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
+	switch msg := msg.(type) {
+	case copiedMsg:
+		r.note = msg.String()
+		return stay, nil
+	case tea.KeyMsg:
+		if !r.Bindable(msg) {
+			return stay, nil
+		}
+		k := r.Keys
+		switch {
+		case key.Matches(msg, k.Up):
+			r.vp.ScrollUp(1)
+		case key.Matches(msg, k.Down):
+			r.vp.ScrollDown(1)
+		case key.Matches(msg, k.PageUp):
+			r.vp.PageUp()
+		case key.Matches(msg, k.PageDn):
+			r.vp.PageDown()
+		case key.Matches(msg, k.Copy):
+			return stay, copyCmd(r.s.deps.Copy, "verify command", r.verifyCommand())
+		case r.ok() && (key.Matches(msg, k.Choose) || msg.String() == "q"):
+			return nav{act: actQuit}, nil
+		case !r.ok() && key.Matches(msg, k.Fix):
+			r.s.keepMaterial = false
+			return goTo(r.faultStep()), nil
+		case !r.ok() && key.Matches(msg, k.Retry):
+			return goTo(stepApply), nil
+		}
+	}
+	return stay, nil
+}
+
+func (r *resultScreen) content() string {
+	st := r.Styles
+	res := r.a.res
+	var b strings.Builder
+	if res.Applied {
+		b.WriteString(st.OK.Render(fmt.Sprintf("✓ Applied and verified: mode %s on %s.", r.s.mode, r.s.listen)) + "\n")
+		if res.Generation != "" {
+			b.WriteString(st.Muted.Render(fmt.Sprintf("  New generation %s; the previous one stays for `smtptls rollback`.", res.Generation)) + "\n")
+		}
+	} else {
+		b.WriteString(st.Err.Render("✗ Not applied: ") + wrap(res.Message, r.w-15) + "\n")
+		switch {
+		case res.RolledBack:
+			prev := "the previous configuration"
+			if res.Previous != "" {
+				prev += " (" + res.Previous + ")"
+			}
+			b.WriteString(st.OK.Render("✓ "+prev+" is serving again: peers see no change.") + "\n")
+		case res.FailedStep == apply.StepValidate || res.FailedStep == "":
+			b.WriteString(st.OK.Render("✓ Nothing was written; the installed configuration is unchanged.") + "\n")
+		}
+	}
+	b.WriteString("\n" + r.a.stepsView() + "\n")
+	if v := res.Verify; v != nil {
+		b.WriteString("\n" + st.Heading.Render("What a sending server sees") + "\n")
+		b.WriteString(stagesView(st, *v))
+	}
+	if res.Applied {
+		if fp := res.Fingerprint; fp != "" {
+			b.WriteString("\n" + st.Heading.Render("Served certificate (SHA-256)") + "\n  " + st.Code.Render(fp) + "\n")
+		}
+		b.WriteString("\n" + st.Heading.Render("Check again at any time") + st.Muted.Render(" (c copies it)") + "\n  " + st.Code.Render(r.verifyCommand()) + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func stagesView(st Styles, rep probe.Report) string {
+	var b strings.Builder
+	for _, h := range rep.Hosts {
+		for _, s := range h.Stages {
+			var mark string
+			switch s.Status {
+			case probe.Pass:
+				mark = st.OK.Render("✓")
+			case probe.Warn:
+				mark = st.Warn.Render("!")
+			case probe.Fail:
+				mark = st.Err.Render("✗")
+			default:
+				mark = st.Muted.Render("-")
+			}
+			fmt.Fprintf(&b, "  %s %-11s %s\n", mark, s.Name, s.Detail)
+		}
+	}
+	return b.String()
+}
+
+func (r *resultScreen) View() string {
+	st := r.Styles
+	foot := r.note
+	if foot == "" {
+		if r.ok() {
+			foot = st.OK.Render("Done. TLS is on; enter closes the wizard.")
+		} else {
+			foot = st.Text.Render("enter goes to the " + r.faultStep().title() + " step to fix it; r retries as is.")
+		}
+	}
+	return r.vp.View() + "\n\n" + truncateLine(foot, r.w)
+}
+
+func (r *resultScreen) ShortHelp() []key.Binding {
+	k := r.Keys
+	if r.ok() {
+		return []key.Binding{withHelp(k.Choose, "enter", "close"), withHelp(k.Copy, "c", "copy verify command"), withHelp(k.Down, "↑/↓", "scroll")}
+	}
+	return []key.Binding{withHelp(k.Fix, "enter", "fix "+strings.ToLower(r.faultStep().title())), k.Retry, withHelp(k.Copy, "c", "copy verify command"), k.Quit}
+}
+
+func (r *resultScreen) FullHelp() [][]key.Binding {
+	return [][]key.Binding{r.ShortHelp(), {r.Keys.Up, r.Keys.Down, r.Keys.PageUp, r.Keys.PageDn}}
+}

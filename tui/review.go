@@ -1,0 +1,379 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/validate"
+)
+
+type reportMsg struct {
+	seq int
+	rep validate.Report
+}
+
+// reviewScreen shows everything that will be applied, every warning, and
+// what changes compared with the installed configuration.
+type reviewScreen struct {
+	*Common
+	s        *shared
+	vp       viewport.Model
+	seq      int
+	checking bool
+	rep      *validate.Report
+	editHost bool
+	host     textinput.Model
+	note     string
+	w, h     int
+}
+
+func newReviewScreen(c *Common, s *shared) *reviewScreen {
+	r := &reviewScreen{Common: c, s: s, vp: viewport.New(80, 10)}
+	r.vp.KeyMap = viewport.KeyMap{} // scrolling keys come from our key map
+	r.host = textinput.New()
+	r.host.Prompt = "Host name: "
+	return r
+}
+
+func (r *reviewScreen) Editing() bool { return r.editHost }
+
+func (r *reviewScreen) SetSize(w, h int) {
+	r.w, r.h = w, h
+	r.vp.Width, r.vp.Height = w, max(h-2, 3)
+	r.host.Width = max(w-12, 10)
+	r.refresh()
+}
+
+func (r *reviewScreen) Enter() tea.Cmd {
+	r.note = ""
+	r.vp.GotoTop()
+	return r.check()
+}
+
+func (r *reviewScreen) check() tea.Cmd {
+	r.seq++
+	r.checking = true
+	r.refresh()
+	if !r.s.mode.NeedsCertificate() || r.s.deps.Checker == nil {
+		r.checking = false
+		r.rep = nil
+		r.refresh()
+		return nil
+	}
+	c, seq := r.s.deps.Checker, r.seq
+	in := validate.Input{
+		Certificate: r.s.cert.Value(), Key: r.s.key.Value(), CABundle: r.s.bundle.Value(),
+		Hostname: r.s.hostname, Passphrase: append([]byte(nil), r.s.passphrase...), Now: r.Now(),
+	}
+	return func() tea.Msg { return reportMsg{seq: seq, rep: c.Check(in)} }
+}
+
+func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
+	switch msg := msg.(type) {
+	case reportMsg:
+		if msg.seq == r.seq {
+			r.checking = false
+			rep := msg.rep
+			r.rep = &rep
+			r.refresh()
+		}
+		return stay, nil
+	case copiedMsg:
+		r.note = msg.String()
+		return stay, nil
+	case tea.KeyMsg:
+		if r.editHost {
+			return r.updateHost(msg)
+		}
+		if !r.Bindable(msg) {
+			return stay, nil
+		}
+		k := r.Keys
+		switch {
+		case key.Matches(msg, k.Back):
+			return nav{act: actBack}, nil
+		case key.Matches(msg, k.Apply):
+			if r.checking {
+				return stay, nil
+			}
+			if f, blocked := r.blockedBy(); blocked {
+				if f != "" {
+					return goTo(stepOfField(f)), nil
+				}
+				return stay, nil
+			}
+			return goTo(stepApply), nil
+		case key.Matches(msg, k.EditHost) && r.s.mode.NeedsCertificate():
+			r.editHost = true
+			r.host.SetValue(r.s.hostname)
+			r.host.CursorEnd()
+			return stay, r.host.Focus()
+		case key.Matches(msg, k.CopyTLSA) && r.rep != nil && r.rep.Summary != nil:
+			return stay, copyCmd(r.s.deps.Copy, "TLSA record", r.tlsaRecord())
+		case key.Matches(msg, k.Up):
+			r.vp.ScrollUp(1)
+		case key.Matches(msg, k.Down):
+			r.vp.ScrollDown(1)
+		case key.Matches(msg, k.PageUp):
+			r.vp.PageUp()
+		case key.Matches(msg, k.PageDn):
+			r.vp.PageDown()
+		}
+	}
+	return stay, nil
+}
+
+func (r *reviewScreen) updateHost(k tea.KeyMsg) (nav, tea.Cmd) {
+	switch k.Type {
+	case tea.KeyEnter:
+		if k.Paste || r.Burst {
+			return stay, nil
+		}
+		if v := strings.TrimSpace(r.host.Value()); v != "" {
+			r.s.hostname = v
+		}
+		r.editHost = false
+		r.host.Blur()
+		return stay, r.check()
+	case tea.KeyEsc:
+		r.editHost = false
+		r.host.Blur()
+		return stay, nil
+	}
+	var cmd tea.Cmd
+	r.host, cmd = r.host.Update(k)
+	return stay, cmd
+}
+
+// blockedBy reports whether apply is blocked and by which field.
+func (r *reviewScreen) blockedBy() (validate.Field, bool) {
+	if !r.s.mode.NeedsCertificate() {
+		return "", false
+	}
+	if r.rep == nil {
+		return validate.FieldCertificate, true
+	}
+	for _, d := range r.rep.Diagnostics {
+		if d.Severity == validate.SevError {
+			if d.Field == validate.FieldChain {
+				return validate.FieldCABundle, true
+			}
+			return d.Field, true
+		}
+	}
+	return "", false
+}
+
+func (r *reviewScreen) tlsaRecord() string {
+	port := "25"
+	if _, p, ok := strings.Cut(r.s.listen, ":"); ok && p != "" && !strings.Contains(p, ":") {
+		port = p
+	}
+	return fmt.Sprintf("_%s._tcp.%s. IN TLSA %s", port, r.s.hostname, r.rep.Summary.TLSA)
+}
+
+func (r *reviewScreen) refresh() {
+	r.vp.SetContent(r.content())
+}
+
+var modeLine = map[config.Mode]string{
+	config.ModeDisabled:  "Disabled: no STARTTLS, plain text only",
+	config.ModeAvailable: "Available: STARTTLS offered, plain text still accepted",
+	config.ModeRequired:  "Required: mail refused without STARTTLS",
+}
+
+func (r *reviewScreen) content() string {
+	st := r.Styles
+	var b strings.Builder
+	row := func(label, val string) {
+		fmt.Fprintf(&b, "%-13s %s\n", label, val)
+	}
+	row("Mode", modeLine[r.s.mode])
+	row("Listen on", r.s.listen)
+	if !r.s.mode.NeedsCertificate() {
+		b.WriteString("\n" + st.Warn.Render("! STARTTLS will not be offered: mail and any passwords in it travel in plain text.") + "\n")
+		r.writeChanges(&b, nil)
+		return b.String()
+	}
+	if r.checking && r.rep == nil {
+		b.WriteString("\n" + st.Muted.Render("Checking the certificate, key and bundle together…"))
+		return b.String()
+	}
+	rep := r.rep
+	if rep == nil {
+		return b.String()
+	}
+	if sum := rep.Summary; sum != nil {
+		host := r.s.hostname
+		if sum.HostnameMatch {
+			host += st.OK.Render("  ✓ the certificate covers this name")
+		} else {
+			host += st.Warn.Render("  ! the certificate does not cover this name")
+		}
+		row("Host name", host+st.Muted.Render("  (h to edit)"))
+		b.WriteString("\n" + st.Heading.Render("Certificate") + "\n")
+		row("  Subject", sum.Subject)
+		row("  Names", strings.Join(sum.SANs, ", "))
+		row("  Issuer", sum.Issuer)
+		days := fmt.Sprintf("%d days left", sum.DaysLeft)
+		switch {
+		case sum.DaysLeft < 0:
+			days = st.Err.Render(fmt.Sprintf("expired %d days ago", -sum.DaysLeft))
+		case sum.DaysLeft < 30:
+			days = st.Warn.Render(days)
+		}
+		row("  Valid", fmt.Sprintf("%s to %s (%s)", sum.NotBefore.UTC().Format("2006-01-02"), sum.NotAfter.UTC().Format("2006-01-02"), days))
+		k := sum.KeyType
+		if sum.KeyBits > 0 && !strings.Contains(k, fmt.Sprint(sum.KeyBits)) {
+			k += fmt.Sprintf(" %d bits", sum.KeyBits)
+		}
+		row("  Key", k)
+		row("  SHA-256", sum.CertSHA256)
+		b.WriteString("\n" + st.Heading.Render("Chain as peers will see it") + "\n")
+		for i, c := range sum.Chain {
+			note := ""
+			if c.Role == "root" {
+				note = st.Muted.Render(" (not sent; peers have their own roots)")
+			}
+			fmt.Fprintf(&b, "  %d %-12s %s%s\n", i+1, c.Role, c.Subject, note)
+		}
+		if sum.TLSA != "" {
+			b.WriteString("\n" + st.Heading.Render("DANE TLSA record") + st.Muted.Render(" (t copies it)") + "\n")
+			b.WriteString("  " + st.Code.Render(r.tlsaRecord()) + "\n")
+		}
+	}
+	var errs, warns, infos []validate.Diagnostic
+	for _, d := range rep.Diagnostics {
+		switch d.Severity {
+		case validate.SevError:
+			errs = append(errs, d)
+		case validate.SevWarning:
+			warns = append(warns, d)
+		default:
+			infos = append(infos, d)
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\n" + st.Err.Render(fmt.Sprintf("✗ %d problem(s) must be fixed before applying:", len(errs))) + "\n")
+		for _, d := range errs {
+			r.diag(&b, st.Err.Render("✗ "), d)
+		}
+	}
+	if len(warns) > 0 {
+		b.WriteString("\n" + st.Heading.Render("Warnings") + "\n")
+		for _, d := range warns {
+			r.diag(&b, st.Warn.Render("! "), d)
+		}
+	}
+	if len(infos) > 0 {
+		b.WriteString("\n" + st.Heading.Render("Fixed on save") + "\n")
+		for _, d := range infos {
+			r.diag(&b, st.Fix.Render("↻ "), d)
+		}
+	}
+	r.writeChanges(&b, rep.Summary)
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (r *reviewScreen) diag(b *strings.Builder, mark string, d validate.Diagnostic) {
+	where := fieldNoun(d.Field)
+	if d.Field == validate.FieldChain {
+		where = "chain"
+	}
+	if d.Line > 0 {
+		where += fmt.Sprintf(", line %d", d.Line)
+	}
+	text := wrap(d.Message+" ("+where+")", r.w-4)
+	b.WriteString("  " + mark + strings.ReplaceAll(text, "\n", "\n    ") + "\n")
+	if d.Hint != "" {
+		b.WriteString("    " + strings.ReplaceAll(wrap(d.Hint, r.w-4), "\n", "\n    ") + "\n")
+	}
+}
+
+// writeChanges lists what differs from the installed configuration.
+func (r *reviewScreen) writeChanges(b *strings.Builder, sum *validate.Summary) {
+	st := r.Styles
+	in := r.s.installed
+	b.WriteString("\n" + st.Heading.Render("Compared with what is installed") + "\n")
+	if in.Loaded.Generation == "" {
+		b.WriteString("  Nothing is installed yet: this is the first configuration.\n")
+		return
+	}
+	old := in.Loaded.Settings
+	changes := 0
+	ch := func(what, from, to string) {
+		if from != to {
+			changes++
+			fmt.Fprintf(b, "  %-12s %s → %s\n", what, from, to)
+		}
+	}
+	ch("mode", string(old.Mode), string(r.s.mode))
+	ch("host name", old.Hostname, r.s.hostname)
+	ch("listen", old.Listen, r.s.listen)
+	if r.s.mode.NeedsCertificate() {
+		oldFP, oldDays := "none", ""
+		if in.Report != nil && in.Report.Summary != nil {
+			oldFP = in.Report.Summary.Subject
+			oldDays = fmt.Sprintf(", %d days left", in.Report.Summary.DaysLeft)
+		}
+		if sum != nil && (in.Report == nil || in.Report.Summary == nil || in.Report.Summary.CertSHA256 != sum.CertSHA256) {
+			changes++
+			fmt.Fprintf(b, "  %-12s %s%s → %s, %d days left\n", "certificate", oldFP, oldDays, sum.Subject, sum.DaysLeft)
+		}
+		if strings.TrimSpace(r.s.key.Value()) != strings.TrimSpace(string(in.Loaded.KeyPEM)) && len(in.Loaded.KeyPEM) > 0 {
+			changes++
+			fmt.Fprintf(b, "  %-12s replaced\n", "private key")
+		}
+	}
+	if changes == 0 {
+		b.WriteString("  No changes: applying writes the same configuration again and reloads the listener.\n")
+	}
+	b.WriteString("  The current configuration is kept as a generation you can roll back to.\n")
+}
+
+func (r *reviewScreen) View() string {
+	st := r.Styles
+	var foot string
+	switch {
+	case r.editHost:
+		foot = r.host.View()
+	case r.note != "":
+		foot = st.Muted.Render(r.note)
+	case r.checking:
+		foot = st.Muted.Render("Checking…")
+	default:
+		if f, blocked := r.blockedBy(); blocked {
+			foot = st.Err.Render("Apply is blocked until the problems above are fixed: enter goes to the " + fieldNoun(f) + " step.")
+		} else {
+			foot = st.OK.Render("Ready. Nothing is written yet: enter applies (rolled back if anything fails).")
+		}
+	}
+	return r.vp.View() + "\n\n" + truncateLine(foot, r.w)
+}
+
+func (r *reviewScreen) ShortHelp() []key.Binding {
+	k := r.Keys
+	if r.editHost {
+		return []key.Binding{withHelp(k.Choose, "enter", "save"), withHelp(k.Back, "esc", "cancel")}
+	}
+	apply := k.Apply
+	if _, blocked := r.blockedBy(); blocked {
+		apply = withHelp(k.Apply, "enter", "go fix")
+	}
+	hs := []key.Binding{apply, k.Back, withHelp(k.Down, "↑/↓", "scroll")}
+	if r.s.mode.NeedsCertificate() {
+		hs = append(hs, k.EditHost, k.CopyTLSA)
+	}
+	return hs
+}
+
+func (r *reviewScreen) FullHelp() [][]key.Binding {
+	k := r.Keys
+	return [][]key.Binding{{k.Apply, k.Back, k.EditHost, k.CopyTLSA}, {k.Up, k.Down, k.PageUp, k.PageDn}}
+}
