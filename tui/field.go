@@ -511,4 +511,3 @@ func (fs *fieldScreen) FullHelp() [][]key.Binding {
 	}
 	return [][]key.Binding{nav, edit}
 }
-
