@@ -161,6 +161,7 @@ func (c *conn) Write(b []byte) (int, error) {
 	case !c.tlsStarted.Load():
 		if bytes.Equal(b, lineRefusedStub) {
 			b = lineMustTLS
+			c.info.addRejected("530 command before STARTTLS")
 		} else if bytes.Equal(b, lineStartTLS) {
 			c.startHandshake()
 		}
@@ -199,9 +200,13 @@ func (c *conn) handshakeFailed() {
 	c.srv.log.Warn("TLS handshake failed", "peer", c.info.peer, "reason", reason)
 }
 
-// handshakeDone is called from tls.Config.VerifyConnection for this conn.
+// handshakeDone is called when the first session after STARTTLS starts:
+// tls's VerifyConnection runs before the client's Finished arrives, so it
+// cannot tell a completed handshake from one the peer is about to abort.
 func (c *conn) handshakeDone(st tls.ConnectionState) {
-	c.hs.done.Store(true)
+	if c.hs.done.Swap(true) {
+		return
+	}
 	c.busy.Store(false)
 	c.info.setTLS(st)
 }

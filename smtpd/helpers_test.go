@@ -223,3 +223,28 @@ func (c *client) starttls(roots *x509.CertPool) tls.ConnectionState {
 }
 
 func (c *client) close() { c.c.Close() }
+
+func cipherName(id uint16) string { return tls.CipherSuiteName(id) }
+
+// waitFor polls cond; the server logs a session after the peer's QUIT.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dialFrom connects from another loopback address, to test per-IP limits.
+func dialFrom(t testing.TB, src, addr string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	must(t, err)
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &client{t: t, c: c, r: bufio.NewReader(c)}
+}

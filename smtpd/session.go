@@ -39,6 +39,9 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &session{b: b, c: c, wc: wc}
 	if wc != nil {
 		wc.info.setHelo(c.Hostname())
+		if st, ok := c.TLSConnectionState(); ok {
+			wc.handshakeDone(st)
+		}
 	}
 	return s, nil
 }
