@@ -270,8 +270,11 @@ func (c *Checker) Check(in Input) Report {
 		return Report{Diagnostics: sortDiags(append(ds, bd...))}
 	}
 
+	var keyOwner *certInfo
 	if kp.key != nil && !publicKeysEqual(leaf.Cert.PublicKey, pub) {
-		ds = append(ds, keyMismatch(leaf, pub, cp, bp))
+		var d Diagnostic
+		d, keyOwner = keyMismatch(leaf, pub, cp, bp)
+		ds = append(ds, d)
 	}
 
 	pool := make([]*certInfo, 0, len(bp.certs)+len(cp.certs))
@@ -283,7 +286,7 @@ func (c *Checker) Check(in Input) Report {
 	pool = append(pool, bp.certs...)
 	ch := buildChain(leaf, pool, roots, now)
 	ds = append(ds, ch.diags...)
-	ds = append(ds, poolChecks(leaf, ch, cp, bp, now)...)
+	ds = append(ds, poolChecks(leaf, keyOwner, ch, cp, bp, now)...)
 
 	rep := Report{Diagnostics: sortDiags(ds), Summary: summarize(leaf, ch, in.Hostname, now)}
 	if kp.key != nil {
@@ -296,22 +299,29 @@ func (c *Checker) Check(in Input) Report {
 }
 
 // keyMismatch says which side is likely wrong: when the key belongs to
-// another pasted certificate, that certificate names the mistake.
-func keyMismatch(leaf *certInfo, pub any, cp *certParse, bp *bundleParse) Diagnostic {
+// another pasted certificate, that certificate names the mistake. It also
+// returns that certificate, so it is not reported again as unrelated.
+func keyMismatch(leaf *certInfo, pub any, cp *certParse, bp *bundleParse) (Diagnostic, *certInfo) {
 	kd := keyDescString(pub)
 	for _, set := range [][]*certInfo{cp.certs, bp.certs} {
 		for _, o := range set {
-			if o == leaf || !publicKeysEqual(o.Cert.PublicKey, pub) {
+			if o == leaf || o.SHA256 == leaf.SHA256 || !publicKeysEqual(o.Cert.PublicKey, pub) {
 				continue
+			}
+			on, ln := o.Name, leaf.Name
+			if on == ln {
+				// A renewal mix-up: same name, told apart by expiry.
+				on = fmt.Sprintf("%s (expires %s)", o.Name, date(o.Cert.NotAfter))
+				ln = fmt.Sprintf("%s (expires %s)", leaf.Name, date(leaf.Cert.NotAfter))
 			}
 			if o.isCA() {
 				return diag(FieldKey, CodeKeyMatchesOther, 0,
-					fmt.Sprintf("The private key belongs to the CA certificate %q (%s), not to the server certificate %q.", o.Name, o.where(), leaf.Name),
-					"{fix}", "The key field holds the CA's key: paste the server's own key (never a CA key) into the key field.")
+					fmt.Sprintf("The private key belongs to the CA certificate %q (%s), not to the server certificate %q.", on, o.where(), ln),
+					"{fix}", "The key field holds the CA's key: paste the server's own key (never a CA key) into the key field."), o
 			}
 			return diag(FieldCertificate, CodeKeyMatchesOther, leaf.Line,
-				fmt.Sprintf("The private key belongs to %q (%s), not to %q in the certificate field.", o.Name, o.where(), leaf.Name),
-				"{fix}", fmt.Sprintf("Put %q into the certificate field and %q into the CA bundle (if it is a CA certificate).", o.Name, leaf.Name))
+				fmt.Sprintf("The private key belongs to the server certificate %q (%s), not to %q in the certificate field.", on, o.where(), ln),
+				"{fix}", fmt.Sprintf("Put the certificate from %s into the certificate field; the one there now belongs to another key.", o.where())), o
 		}
 	}
 	lt, _ := keyDesc(leaf.Cert.PublicKey)
@@ -319,12 +329,12 @@ func keyMismatch(leaf *certInfo, pub any, cp *certParse, bp *bundleParse) Diagno
 	if t, _ := keyDesc(pub); t == lt {
 		msg = fmt.Sprintf("The private key (%s) does not belong to the certificate %q: it is another key of the same type.", kd, leaf.Name)
 	}
-	return diag(FieldKey, CodeKeyMismatch, 0, msg)
+	return diag(FieldKey, CodeKeyMismatch, 0, msg), nil
 }
 
 // poolChecks judges every pasted certificate that is not the leaf against
 // the chain as built: reorder, leaf copies, unrelated, expired extras.
-func poolChecks(leaf *certInfo, ch chain, cp *certParse, bp *bundleParse, now time.Time) []Diagnostic {
+func poolChecks(leaf, keyOwner *certInfo, ch chain, cp *certParse, bp *bundleParse, now time.Time) []Diagnostic {
 	var ds []Diagnostic
 	pos := map[string]int{}
 	for i, c := range ch.path {
@@ -346,7 +356,7 @@ func poolChecks(leaf *certInfo, ch chain, cp *certParse, bp *bundleParse, now ti
 	var unrelated, expired []*certInfo
 	for _, set := range [][]*certInfo{cp.certs, bp.certs} {
 		for _, c := range set {
-			if c == leaf {
+			if c == leaf || c == keyOwner {
 				continue
 			}
 			if _, ok := pos[c.SHA256]; ok {

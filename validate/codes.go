@@ -95,12 +95,12 @@ var codes = map[Code]codeInfo{
 	CodeCertUnsupportedKey: {SevError, "Request a certificate with an RSA (2048 bits or more) or ECDSA P-256/P-384 key."},
 
 	CodeKeyEmpty:           {SevError, "Paste the private key generated together with the certificate request (-----BEGIN PRIVATE KEY-----)."},
-	CodeKeyEncrypted:       {SevError, "Enter the pass phrase to decrypt it in memory, or write an unencrypted copy with: openssl pkey -in KEYFILE -out key-unencrypted.pem"},
+	CodeKeyEncrypted:       {SevError, "Enter the pass phrase to decrypt it in memory, or write an unencrypted copy with: openssl pkey -in KEYFILE -out key-unencrypted.pem (it asks for the pass phrase once)"},
 	CodeKeyWrongPassphrase: {SevError, "Check the pass phrase (it is case-sensitive) and try again; test it with: openssl pkey -in KEYFILE -noout"},
 	CodeKeyMultiple:        {SevError, "Paste only the one private key that belongs to the server certificate."},
 	CodeKeyUnsupported:     {SevError, "Use an RSA (2048 bits or more), ECDSA P-256/P-384 or Ed25519 key."},
 	CodeKeyEd25519:         {SevWarning, "Few mail servers support Ed25519 certificates yet; for mail use an ECDSA P-256 or RSA key."},
-	CodeKeyMismatch:        {SevError, "Find the key file created together with the certificate request for this certificate; compare with: openssl x509 -noout -pubkey -in CERT | openssl sha256 and openssl pkey -pubout -in KEY | openssl sha256"},
+	CodeKeyMismatch:        {SevError, "Find the key file created together with the certificate request for this certificate; compare with: openssl x509 -noout -pubkey -in CERTFILE | openssl sha256 and openssl pkey -pubout -in KEYFILE | openssl sha256"},
 	CodeKeyMatchesOther:    {SevError, "{fix}"},
 
 	CodeBundleLeafRemoved: {SevInfo, "Nothing to do: the server certificate is removed from the CA bundle on save."},

@@ -97,6 +97,12 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 	}
 
 	r := validate.Check(in)
+	// Hints name the admin's own files instead of placeholders, so the
+	// openssl commands they suggest can be pasted as they are.
+	files := strings.NewReplacer("KEYFILE", validateShellQuote(*keyFile), "CERTFILE", validateShellQuote(*certFile))
+	for i := range r.Diagnostics {
+		r.Diagnostics[i].Hint = files.Replace(r.Diagnostics[i].Hint)
+	}
 	if *asJSON {
 		doc := validateJSON{OK: r.OK(), Diagnostics: []validateJSONDiag{}, Summary: r.Summary}
 		for _, d := range r.Diagnostics {
@@ -176,4 +182,13 @@ func validateUseColor(w io.Writer) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// validateShellQuote quotes a path for a shell command line only when it
+// needs it.
+func validateShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+,:@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
