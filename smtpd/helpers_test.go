@@ -248,3 +248,34 @@ func dialFrom(t testing.TB, src, addr string) *client {
 	t.Cleanup(func() { c.Close() })
 	return &client{t: t, c: c, r: bufio.NewReader(c)}
 }
+
+// peer is a minimal SMTP client for load tests and benchmarks: no
+// testing.T, so it can run on any goroutine.
+type peer struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (p *peer) step(send, want string) error {
+	if p.r == nil {
+		p.r = bufio.NewReader(p.c)
+	}
+	if send != "" {
+		if _, err := p.c.Write([]byte(send)); err != nil {
+			return err
+		}
+	}
+	for {
+		line, err := p.r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("after %q: %w", strings.TrimSpace(send), err)
+		}
+		if len(line) >= 4 && line[3] == '-' {
+			continue
+		}
+		if !strings.HasPrefix(line, want) {
+			return fmt.Errorf("after %q: got %q, want %q", strings.TrimSpace(send), strings.TrimSpace(line), want)
+		}
+		return nil
+	}
+}
