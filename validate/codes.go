@@ -101,7 +101,7 @@ var codes = map[Code]codeInfo{
 	CodeKeyUnsupported:     {SevError, "Use an RSA (2048 bits or more), ECDSA P-256/P-384 or Ed25519 key."},
 	CodeKeyEd25519:         {SevWarning, "Few mail servers support Ed25519 certificates yet; for mail use an ECDSA P-256 or RSA key."},
 	CodeKeyMismatch:        {SevError, "Find the key file created together with the certificate request for this certificate; compare with: openssl x509 -noout -pubkey -in CERTFILE | openssl sha256 and openssl pkey -pubout -in KEYFILE | openssl sha256"},
-	CodeKeyMatchesOther:    {SevError, "{fix}"},
+	CodeKeyMatchesOther:    {SevError, "The key and the server certificate must be a pair: {fix}"},
 
 	CodeBundleLeafRemoved: {SevInfo, "Nothing to do: the server certificate is removed from the CA bundle on save."},
 	CodeBundleDuplicate:   {SevInfo, "Nothing to do: duplicates are dropped on save."},
