@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -31,11 +32,30 @@ func NormalizeFingerprint(s string) string {
 
 // trustSet is what trust is judged against.
 type trustSet struct {
-	roots *x509.CertPool
+	// custom is Options.Roots plus the roots from --ca; nil when neither.
+	custom *x509.CertPool
+	// withSystem is the system roots plus the roots from --ca, loaded at
+	// most once (about 70 ms on a Debian box, more than a local probe);
+	// nil when Options.Roots replaces the system roots.
+	withSystem func() *x509.CertPool
 	// known intermediates from --ca: never used to trust, only to tell a
 	// missing intermediate apart from an untrusted root.
 	intermediates []*x509.Certificate
 	err           error // --ca could not be read: the trust stage says so
+}
+
+// pools are the root pools to try, cheapest first. A chain that verifies
+// against a subset of the anchors verifies against all of them, so the
+// system roots are loaded only when --ca alone does not do.
+func (ts trustSet) pools() []*x509.CertPool {
+	var out []*x509.CertPool
+	if ts.custom != nil {
+		out = append(out, ts.custom)
+	}
+	if ts.withSystem != nil {
+		out = append(out, ts.withSystem())
+	}
+	return out
 }
 
 // LoadCAFile reads a PEM file of CA certificates and splits them into
@@ -74,24 +94,31 @@ func LoadCAFile(path string) (roots, intermediates []*x509.Certificate, err erro
 
 func buildTrust(o Options) trustSet {
 	var ts trustSet
-	if o.Roots != nil {
-		ts.roots = o.Roots.Clone()
-	} else if sys, err := x509.SystemCertPool(); err == nil && sys != nil {
-		ts.roots = sys
-	} else {
-		ts.roots = x509.NewCertPool()
-	}
+	var caRoots []*x509.Certificate
 	if o.CAFile != "" {
-		roots, inters, err := LoadCAFile(o.CAFile)
-		if err != nil {
-			ts.err = err
-		}
-		for _, r := range roots {
-			ts.roots.AddCert(r)
-		}
 		// Intermediates in --ca (a pasted bundle) must not become anchors:
 		// that would hide exactly the missing intermediate peers trip on.
-		ts.intermediates = inters
+		caRoots, ts.intermediates, ts.err = LoadCAFile(o.CAFile)
+	}
+	if o.Roots != nil {
+		ts.custom = o.Roots.Clone()
+	} else if len(caRoots) > 0 {
+		ts.custom = x509.NewCertPool()
+	}
+	for _, r := range caRoots {
+		ts.custom.AddCert(r)
+	}
+	if o.Roots == nil {
+		ts.withSystem = sync.OnceValue(func() *x509.CertPool {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			for _, r := range caRoots {
+				pool.AddCert(r)
+			}
+			return pool
+		})
 	}
 	return ts
 }
@@ -179,44 +206,27 @@ func checkTrust(certs []*x509.Certificate, ts trustSet, now time.Time) (Status, 
 	if ts.err != nil {
 		return Fail, oneLine(ts.err.Error(), 200)
 	}
-	leaf := certs[0]
-	verify := func(inters []*x509.Certificate, at time.Time) ([][]*x509.Certificate, error) {
-		pool := x509.NewCertPool()
-		for _, c := range inters {
-			pool.AddCert(c)
-		}
-		return leaf.Verify(x509.VerifyOptions{
-			Roots:         ts.roots,
-			Intermediates: pool,
-			CurrentTime:   at,
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		})
-	}
-	served := certs[1:]
-	chains, err := verify(served, now)
-	datesAside := ""
-	var invalid x509.CertificateInvalidError
-	if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
-		datesAside = " (dates aside: see expiry)"
-		if at, ok := commonValidity(certs); ok {
-			chains, err = verify(served, at)
-		} else if len(certs) > 1 && certs[0].CheckSignatureFrom(certs[1]) == nil {
-			// The leaf expired before its issuer was even issued (a renewed
-			// intermediate): judge the issuer now and the leaf's signature.
-			pool := x509.NewCertPool()
-			for _, c := range certs[2:] {
-				pool.AddCert(c)
-			}
-			chains, err = certs[1].Verify(x509.VerifyOptions{Roots: ts.roots, Intermediates: pool, CurrentTime: now,
-				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	var (
+		chains     [][]*x509.Certificate
+		err        error
+		datesAside string
+	)
+	for _, roots := range ts.pools() {
+		chains, datesAside, err = verifyChain(certs, roots, now)
+		if err == nil {
+			break
 		}
 	}
-	if err == nil {
+	if err == nil && len(chains) > 0 {
 		anchor := chains[0][len(chains[0])-1]
 		return Pass, fmt.Sprintf("trusted: chains to %q%s", certName(anchor), datesAside)
 	}
 	var unknown x509.UnknownAuthorityError
-	if errors.As(err, &unknown) {
+	var invalid x509.CertificateInvalidError
+	switch {
+	case err == nil:
+		return Fail, "not trusted: no root to verify against"
+	case errors.As(err, &unknown):
 		last := certs[len(certs)-1]
 		if selfSigned(last) {
 			return Fail, fmt.Sprintf("not trusted: the chain ends at %q, which is neither a system root nor in --ca (a private CA: pass its root with --ca)", certName(last))
@@ -227,11 +237,41 @@ func checkTrust(certs []*x509.Certificate, ts trustSet, now time.Time) (Status, 
 			}
 		}
 		return Fail, fmt.Sprintf("not trusted: %q, the issuer of %q, was not sent and is not a trusted root: the server probably lacks its intermediate certificate (or pass a private root with --ca)", issuerName(last), certName(last))
-	}
-	if errors.As(err, &invalid) && invalid.Reason == x509.IncompatibleUsage {
+	case errors.As(err, &invalid) && invalid.Reason == x509.IncompatibleUsage:
 		return Fail, "not valid for a server: the certificate's extended key usage lacks serverAuth"
 	}
 	return Fail, "not trusted: " + oneLine(err.Error(), 200)
+}
+
+// verifyChain verifies the leaf with the rest of certs as intermediates.
+// When only dates stand in the way it verifies again at an instant when
+// they are valid, and says so.
+func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, now time.Time) ([][]*x509.Certificate, string, error) {
+	verify := func(c *x509.Certificate, inters []*x509.Certificate, at time.Time, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
+		pool := x509.NewCertPool()
+		for _, i := range inters {
+			pool.AddCert(i)
+		}
+		return c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, CurrentTime: at,
+			KeyUsages: []x509.ExtKeyUsage{usage}})
+	}
+	chains, err := verify(certs[0], certs[1:], now, x509.ExtKeyUsageServerAuth)
+	var invalid x509.CertificateInvalidError
+	if !errors.As(err, &invalid) || invalid.Reason != x509.Expired {
+		return chains, "", err
+	}
+	const aside = " (dates aside: see expiry)"
+	if at, ok := commonValidity(certs); ok {
+		chains, err = verify(certs[0], certs[1:], at, x509.ExtKeyUsageServerAuth)
+		return chains, aside, err
+	}
+	if len(certs) > 1 && certs[0].CheckSignatureFrom(certs[1]) == nil {
+		// The leaf expired before its issuer was even issued (a renewed
+		// intermediate): judge the issuer now and the leaf's signature.
+		chains, err = verify(certs[1], certs[2:], now, x509.ExtKeyUsageAny)
+		return chains, aside, err
+	}
+	return chains, "", err
 }
 
 // commonValidity is an instant at which every served certificate is valid,

@@ -64,6 +64,11 @@ func Run(ctx context.Context, opts Options) Report {
 	}
 	lookupTook := time.Since(start)
 	ts := buildTrust(opts)
+	if ts.withSystem != nil && ts.custom == nil {
+		// The system roots will be needed: load them while the network
+		// steps run rather than after.
+		go ts.withSystem()
+	}
 	rep.Hosts = make([]Host, len(hosts))
 	sem := make(chan struct{}, maxParallelHosts)
 	var wg sync.WaitGroup

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -213,4 +214,30 @@ func verifyOpenPTY(t *testing.T) *os.File {
 	}
 	t.Cleanup(func() { pts.Close() })
 	return pts
+}
+
+// BenchmarkVerifyCommandExec times `smtptls verify` as an admin runs it (a
+// new process, system roots loaded, two connections), to set beside
+// probe's BenchmarkOpenSSLSClientLocal, which also pays a process start.
+func BenchmarkVerifyCommandExec(b *testing.B) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		b.Skip("go tool not in PATH: cannot build the binary to exec")
+	}
+	exe := filepath.Join(b.TempDir(), "smtptls")
+	if out, err := exec.Command(goTool, "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		b.Fatalf("build smtptls: %v\n%s", err, out)
+	}
+	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, verifyTestHost)
+	srv := probetest.Start(b, probetest.Config{Chain: []*testpki.Cert{ch.Leaf, ch.Intermediate}})
+	ca := filepath.Join(b.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, ch.Root.PEM(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		out, err := exec.Command(exe, "verify", "--ca", ca, "--hostname", verifyTestHost, srv.Addr).CombinedOutput()
+		if err != nil {
+			b.Fatalf("smtptls verify: %v\n%s", err, out)
+		}
+	}
 }
