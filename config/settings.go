@@ -63,25 +63,25 @@ const (
 
 // Limits bound what one peer can make the listener do.
 type Limits struct {
-	MaxMessageBytes     int64    `toml:"max_message_bytes"`
-	MaxRecipients       int      `toml:"max_recipients"`
-	MaxConnections      int      `toml:"max_connections"`
-	MaxConnectionsPerIP int      `toml:"max_connections_per_ip"`
-	CommandTimeout      Duration `toml:"command_timeout"`
-	DataTimeout         Duration `toml:"data_timeout"`
-	HandshakeTimeout    Duration `toml:"handshake_timeout"`
+	MaxMessageBytes     int64    `toml:"max_message_bytes" json:"max_message_bytes"`
+	MaxRecipients       int      `toml:"max_recipients" json:"max_recipients"`
+	MaxConnections      int      `toml:"max_connections" json:"max_connections"`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip" json:"max_connections_per_ip"`
+	CommandTimeout      Duration `toml:"command_timeout" json:"command_timeout"`
+	DataTimeout         Duration `toml:"data_timeout" json:"data_timeout"`
+	HandshakeTimeout    Duration `toml:"handshake_timeout" json:"handshake_timeout"`
 }
 
 // Settings are the human-editable part of a configuration (config.toml).
 type Settings struct {
-	Mode     Mode   `toml:"mode"`
-	Hostname string `toml:"hostname"`
-	Listen   string `toml:"listen"`
+	Mode     Mode   `toml:"mode" json:"mode"`
+	Hostname string `toml:"hostname" json:"hostname"`
+	Listen   string `toml:"listen" json:"listen"`
 	// SpoolDir is where accepted mail is written; a relative path is taken
 	// from the config directory, so a generation never holds mail.
-	SpoolDir        string `toml:"spool_dir"`
-	BareLineEndings string `toml:"bare_line_endings"`
-	Limits          Limits `toml:"limits"`
+	SpoolDir        string `toml:"spool_dir" json:"spool_dir"`
+	BareLineEndings string `toml:"bare_line_endings" json:"bare_line_endings"`
+	Limits          Limits `toml:"limits" json:"limits"`
 }
 
 // DefaultSettings returns the settings of a fresh install. Root listens on

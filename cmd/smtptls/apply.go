@@ -1,12 +1,280 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/smtptls/smtptls/apply"
+	"github.com/smtptls/smtptls/config"
 )
 
-// TODO(owner of this file): replace with the real command.
+const applyUsage = `Usage: smtptls apply --mode disabled|available|required [--cert FILE --key FILE --ca FILE]
+                     [--hostname NAME] [--listen ADDR] [--key-passphrase-file FILE]
+                     [--config-dir DIR] [--yes] [--dry-run] [--json]
+
+Validates, writes a new configuration generation, switches to it atomically,
+reloads the listener (or starts it when none runs) and verifies it with a
+receiver test. If the reload is refused or the test fails, the previous
+configuration is switched back and reloaded.
+
+disabled needs no certificate. available and required keep the installed
+certificate when none is given; a file not given (--ca, say) keeps the
+installed one. required refuses plaintext mail and needs --yes (or a typed
+"yes" on a terminal): a public MX that requires TLS loses mail from peers
+without it.
+
+Exit status: 0 applied and verified (or a dry run that validates),
+1 refused, invalid or rolled back, 2 usage or environment problem (another
+apply holds the lock, permissions, no listener reachable).
+
+Flags:
+`
+
 func cmdApply(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "smtptls apply: not built yet")
-	return exitUsage
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	dirFlag := fs.String("config-dir", "", "config `DIR` (default: $"+config.EnvConfigDir+", /etc/smtptls as root, else ~/.config/smtptls)")
+	modeFlag := fs.String("mode", "", "TLS `MODE`: disabled, available or required")
+	certFile := fs.String("cert", "", "server certificate `FILE` (PEM; a full chain is split)")
+	keyFile := fs.String("key", "", "private key `FILE` (PEM)")
+	caFile := fs.String("ca", "", "CA bundle `FILE`: intermediate and root certificates")
+	hostname := fs.String("hostname", "", "the gateway's host `NAME` (default: the installed one, else this machine's)")
+	listen := fs.String("listen", "", "listen `ADDR`ess, like 0.0.0.0:25 (default: the installed one)")
+	passFile := fs.String("key-passphrase-file", "", "`FILE` holding the key's pass phrase (first line; - reads standard input); the key is stored decrypted")
+	yes := fs.Bool("yes", false, "confirm mode required")
+	dryRun := fs.Bool("dry-run", false, "validate and show what would change; write nothing")
+	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), applyUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "smtptls apply: unexpected argument %q (files are given with --cert, --key, --ca)\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *modeFlag == "" {
+		fmt.Fprintln(e.stderr, "smtptls apply: --mode is required: disabled, available or required (see smtptls apply --help)")
+		return exitUsage
+	}
+	mode, err := config.ParseMode(*modeFlag)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls apply: %v\n", err)
+		return exitUsage
+	}
+	dir, err := config.ResolveDir(*dirFlag, e.host)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls apply: %v\n", err)
+		return exitUsage
+	}
+	req := apply.Request{ConfigDir: dir, Mode: mode, Hostname: *hostname, Listen: *listen, ConfirmRequired: *yes, DryRun: *dryRun}
+	for _, f := range []struct {
+		flag, path string
+		dst        *[]byte
+	}{{"--cert", *certFile, &req.Cert}, {"--key", *keyFile, &req.Key}, {"--ca", *caFile, &req.CA}} {
+		if f.path == "" {
+			continue
+		}
+		if *f.dst, err = applyReadFile(f.path); err != nil {
+			fmt.Fprintf(e.stderr, "smtptls apply: %s: %v\n", f.flag, err)
+			return exitUsage
+		}
+	}
+	if *passFile != "" {
+		if req.Passphrase, err = applyReadPassphrase(*passFile, e.stdin); err != nil {
+			fmt.Fprintf(e.stderr, "smtptls apply: --key-passphrase-file: %v\n", err)
+			return exitUsage
+		}
+	}
+	if mode == config.ModeRequired && !*yes && !*dryRun && !*asJSON && applyIsTerminal(e.stdin) && *passFile != "-" {
+		req.ConfirmRequired = applyConfirmRequired(e)
+	}
+
+	d := applyDeps(e, "smtptls apply "+strings.Join(args, " "))
+	color := applyUseColor(e, e.stdout)
+	var progress func(apply.Step)
+	if !*asJSON {
+		progress = applyProgress(e.stdout, color, applyIsTerminal(e.stdout))
+	}
+	res := apply.Run(ctx, d, req, progress)
+	if *asJSON {
+		return applyWriteJSON(e, "apply", res, applyExit(res))
+	}
+	applyWriteResult(e.stdout, res, color)
+	return applyExit(res)
+}
+
+// applyDeps are the real dependencies, with this process's host and clock.
+func applyDeps(e *env, command string) apply.Deps {
+	return apply.Deps{Host: e.host, Now: e.now, Exe: e.exe, Command: command}
+}
+
+// applyExit maps a result onto the exit statuses every command shares.
+func applyExit(r apply.Result) int {
+	switch {
+	case r.Applied:
+		return exitOK
+	case r.EnvironmentError:
+		return exitUsage
+	case r.DryRun && r.FailedStep == "":
+		return exitOK
+	}
+	return exitFail
+}
+
+func applyWriteJSON(e *env, name string, v any, code int) int {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(e.stderr, "smtptls %s: write output: %v\n", name, err)
+		return exitUsage
+	}
+	return code
+}
+
+// applyConfirmRequired asks on the terminal, the interactive form of --yes.
+func applyConfirmRequired(e *env) bool {
+	fmt.Fprintln(e.stderr, "Mode required refuses mail from every peer that cannot do STARTTLS. On a public MX that")
+	fmt.Fprintln(e.stderr, "loses mail: most senders do TLS, but not all, and they will not retry in plaintext.")
+	fmt.Fprint(e.stderr, `Type "yes" to require TLS: `)
+	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	return strings.EqualFold(strings.TrimSpace(line), "yes")
+}
+
+// applyMark is the word shown before a finished step.
+func applyMark(st apply.StepStatus, color bool) string {
+	word, code := "skip", "2"
+	switch st {
+	case apply.StepOK:
+		word, code = "ok  ", "32"
+	case apply.StepFailed:
+		word, code = "FAIL", "31"
+	}
+	if !color {
+		return word
+	}
+	return "\x1b[" + code + "m" + word + "\x1b[0m"
+}
+
+// applyProgress prints each step as it finishes; on a terminal a running
+// step shows until it ends, so a slow verify does not look like a hang.
+func applyProgress(w io.Writer, color, tty bool) func(apply.Step) {
+	return func(s apply.Step) {
+		if s.Status == apply.StepRunning {
+			if tty {
+				fmt.Fprintf(w, "  ...  %-8s", s.Name)
+			}
+			return
+		}
+		if tty {
+			fmt.Fprint(w, "\r\x1b[K")
+		}
+		fmt.Fprintf(w, "  %s %-8s %s\n", applyMark(s.Status, color), s.Name, s.Detail)
+	}
+}
+
+// applyWriteResult prints what the steps did not: changes of a dry run,
+// warnings, and the one sentence that sums it up.
+func applyWriteResult(w io.Writer, r apply.Result, color bool) {
+	if len(r.Changes) > 0 {
+		fmt.Fprintln(w, "\nWould change:")
+		for _, c := range r.Changes {
+			fmt.Fprintf(w, "  %-22s %s -> %s\n", c.What, c.Old, c.New)
+		}
+	}
+	if len(r.Warnings) > 0 {
+		fmt.Fprintln(w, "\nWarnings:")
+		for _, s := range r.Warnings {
+			fmt.Fprintf(w, "  - %s\n", s)
+		}
+	}
+	msg := r.Message
+	if color {
+		switch {
+		case r.Applied || (r.DryRun && r.FailedStep == ""):
+			msg = "\x1b[32m" + msg + "\x1b[0m"
+		case r.RolledBack:
+			msg = "\x1b[33m" + msg + "\x1b[0m"
+		default:
+			msg = "\x1b[31m" + msg + "\x1b[0m"
+		}
+	}
+	fmt.Fprintf(w, "\n%s\n", msg)
+}
+
+// applyReadFile reads a PEM file, refusing anything too big to be one: a
+// wrong path (a log, a disk image) must not be read whole into memory.
+func applyReadFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a file", name)
+	}
+	const limit = 4 << 20
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("%s is larger than 4 MiB; that is not a certificate, key or CA bundle", name)
+	}
+	return b, nil
+}
+
+// applyReadPassphrase takes the first line of the file (or standard input
+// for "-"): echo and editors add a newline that is not part of the phrase.
+func applyReadPassphrase(name string, stdin io.Reader) ([]byte, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("read pass phrase: %w", err)
+	}
+	s := string(b)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if s == "" {
+		return nil, errors.New("the pass phrase file is empty")
+	}
+	return []byte(s), nil
+}
+
+func applyIsTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// applyUseColor: only on a terminal, never with NO_COLOR (no-color.org).
+func applyUseColor(e *env, w io.Writer) bool {
+	if e.host.Getenv != nil && e.host.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	return applyIsTerminal(w)
 }

@@ -2,11 +2,64 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"strings"
+
+	"github.com/smtptls/smtptls/apply"
+	"github.com/smtptls/smtptls/config"
 )
 
-// TODO(owner of this file): replace with the real command.
+const rollbackUsage = `Usage: smtptls rollback [--config-dir DIR] [--to GENERATION] [--json]
+
+Switches back to an earlier configuration generation (by default the one
+before the live one), reloads the listener and verifies it, exactly like
+apply: if the old generation does not verify, the live one is restored.
+` + "`smtptls status`" + ` lists the generations on disk.
+
+Exit status: 0 switched and verified, 1 refused or rolled back again,
+2 usage or environment problem (another apply holds the lock).
+
+Flags:
+`
+
 func cmdRollback(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "smtptls rollback: not built yet")
-	return exitUsage
+	fs := flag.NewFlagSet("rollback", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	dirFlag := fs.String("config-dir", "", "config `DIR` (default: $"+config.EnvConfigDir+", /etc/smtptls as root, else ~/.config/smtptls)")
+	to := fs.String("to", "", "the `GENERATION` to return to (default: the one before the live one)")
+	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), rollbackUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "smtptls rollback: unexpected argument %q (name the generation with --to)\n", fs.Arg(0))
+		return exitUsage
+	}
+	dir, err := config.ResolveDir(*dirFlag, e.host)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls rollback: %v\n", err)
+		return exitUsage
+	}
+	color := applyUseColor(e, e.stdout)
+	var progress func(apply.Step)
+	if !*asJSON {
+		progress = applyProgress(e.stdout, color, applyIsTerminal(e.stdout))
+	}
+	res := apply.Rollback(ctx, applyDeps(e, "smtptls rollback "+strings.Join(args, " ")), dir, *to, progress)
+	if *asJSON {
+		return applyWriteJSON(e, "rollback", res, applyExit(res))
+	}
+	applyWriteResult(e.stdout, res, color)
+	return applyExit(res)
 }

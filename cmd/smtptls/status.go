@@ -2,11 +2,134 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/smtptls/smtptls/apply"
+	"github.com/smtptls/smtptls/config"
 )
 
-// TODO(owner of this file): replace with the real command.
+const statusUsage = `Usage: smtptls status [--config-dir DIR] [--json]
+
+Shows the installed configuration (mode, host name, listen address, the
+certificate and its days left), whether the listener runs, and whether it
+serves the installed certificate: a renewal that was never reloaded shows
+up here.
+
+Exit status: 0 all well, 1 something needs attention (certificate expired or
+expiring within 14 days, listener down, serving something other than what is
+installed, installed configuration invalid), 2 usage problem.
+
+Flags:
+`
+
 func cmdStatus(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "smtptls status: not built yet")
-	return exitUsage
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	dirFlag := fs.String("config-dir", "", "config `DIR` (default: $"+config.EnvConfigDir+", /etc/smtptls as root, else ~/.config/smtptls)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), statusUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "smtptls status: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	dir, err := config.ResolveDir(*dirFlag, e.host)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls status: %v\n", err)
+		return exitUsage
+	}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := apply.Current(qctx, applyDeps(e, "smtptls status"), dir)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls status: %v\n", err)
+		return exitUsage
+	}
+	code := exitOK
+	if len(st.NeedsAttention) > 0 {
+		code = exitFail
+	}
+	if *asJSON {
+		return applyWriteJSON(e, "status", st, code)
+	}
+	statusWrite(e.stdout, st, applyUseColor(e, e.stdout), e.now())
+	return code
+}
+
+func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
+	paint := func(code, s string) string {
+		if !color {
+			return s
+		}
+		return "\x1b[" + code + "m" + s + "\x1b[0m"
+	}
+	row := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k, v) }
+	row("config dir", st.Dir)
+	gen := st.Generation
+	if gen == "" {
+		gen = "(none: nothing applied yet, defaults in effect)"
+	}
+	row("generation", fmt.Sprintf("%s (%d on disk)", gen, len(st.Generations)))
+	if st.LoadError != "" {
+		row("installed", paint("31", "cannot be read: "+st.LoadError))
+	} else {
+		s := st.Settings
+		row("mode", string(s.Mode))
+		row("host name", s.Hostname)
+		row("listen", s.Listen)
+		if sum := st.Summary; sum != nil {
+			left := fmt.Sprintf("%d days left", sum.DaysLeft)
+			switch {
+			case sum.NotAfter.Before(now):
+				left = paint("31", "EXPIRED")
+			case sum.DaysLeft < apply.ExpiryWarnDays:
+				left = paint("33", left)
+			}
+			row("certificate", fmt.Sprintf("%s, issued by %s, expires %s (%s)", sum.Subject, sum.Issuer, sum.NotAfter.UTC().Format("2006-01-02"), left))
+			row("", "SHA-256 "+st.Fingerprint)
+		} else if st.Fingerprint != "" {
+			row("certificate", "SHA-256 "+st.Fingerprint+" (kept; not served in mode "+string(s.Mode)+")")
+		}
+	}
+	if st.Running {
+		l := st.Listener
+		row("listener", fmt.Sprintf("running, pid %d, on %s, generation %s since %s", l.Pid, l.Listen, orDash(l.Generation), l.Since.UTC().Format("2006-01-02 15:04 UTC")))
+		if st.ServesInstalled {
+			row("serves", paint("32", "the installed configuration"))
+		} else {
+			row("serves", paint("31", "NOT the installed configuration"))
+		}
+	} else {
+		row("listener", paint("31", "not running"))
+	}
+	if len(st.NeedsAttention) == 0 {
+		fmt.Fprintln(w, "\n"+paint("32", "All well."))
+		return
+	}
+	fmt.Fprintln(w, "\n"+paint("31", "Needs attention:"))
+	for _, a := range st.NeedsAttention {
+		fmt.Fprintf(w, "  - %s\n", strings.TrimSpace(a))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
