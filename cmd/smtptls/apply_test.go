@@ -257,4 +257,3 @@ func TestConcurrentApplies(t *testing.T) {
 		t.Errorf("served %s, want the first apply's %s", got, two.fp)
 	}
 }
-
