@@ -1,0 +1,32 @@
+package smtpd
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+)
+
+// envServeDir makes the test binary act as the listener process, so the
+// crash tests can kill -9 a real process running Run without depending on
+// cmd/smtptls building.
+const envServeDir = "SMTPD_TEST_SERVE_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(envServeDir); dir != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		err := Run(ctx, dir, RunOptions{
+			Options: Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))},
+			Host:    testHostEnv(),
+		})
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
