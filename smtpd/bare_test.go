@@ -1,0 +1,56 @@
+package smtpd
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestLineEndingsReader(t *testing.T) {
+	cases := []struct {
+		in, normalized string
+		clean          bool
+	}{
+		{"a\r\nb\r\n", "a\r\nb\r\n", true},
+		{"", "", true},
+		{"a\nb\r\n", "a\r\nb\r\n", false},
+		{"a\rb\r\n", "a\r\nb\r\n", false},
+		{"a\r\r\n", "a\r\n\r\n", false},
+		{"a\r", "a\r\n", false}, // CR at the very end
+		{"\n", "\r\n", false},
+		{"a\r\n\n.\n", "a\r\n\r\n.\r\n", false},
+	}
+	for _, tc := range cases {
+		for _, oneByte := range []bool{false, true} {
+			var r io.Reader = strings.NewReader(tc.in)
+			if oneByte { // CR and LF split across reads
+				r = iotest.OneByteReader(r)
+			}
+			got, err := io.ReadAll(newLineEndings(r, false))
+			if tc.clean && (err != nil || string(got) != tc.in) {
+				t.Errorf("reject %q: got %q, %v", tc.in, got, err)
+			}
+			if !tc.clean && !errors.Is(err, errBareLineEnding) {
+				t.Errorf("reject %q (one byte %v): err %v, want 550 5.5.2", tc.in, oneByte, err)
+			}
+			r = strings.NewReader(tc.in)
+			if oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			got, err = io.ReadAll(newLineEndings(r, true))
+			if err != nil || string(got) != tc.normalized {
+				t.Errorf("normalize %q (one byte %v): got %q, %v; want %q", tc.in, oneByte, got, err, tc.normalized)
+			}
+		}
+	}
+}
+
+func TestLineEndingsPassesReadErrors(t *testing.T) {
+	boom := errors.New("boom")
+	_, err := io.ReadAll(newLineEndings(iotest.ErrReader(boom), true))
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v", err)
+	}
+}
