@@ -379,13 +379,13 @@ func judgeHandshake(cs tls.ConnectionState) (Status, string) {
 	if cs.Version < tls.VersionTLS12 {
 		return Warn, detail + ": obsolete TLS version, enable TLS 1.2 and 1.3"
 	}
+	if cs.CurveID == 0 {
+		return Warn, detail + ": no forward secrecy, prefer ECDHE suites"
+	}
 	for _, s := range tls.InsecureCipherSuites() {
 		if s.ID == cs.CipherSuite {
 			return Warn, detail + ": weak cipher, prefer ECDHE with AES-GCM or ChaCha20"
 		}
-	}
-	if cs.CurveID == 0 {
-		return Warn, detail + ": no forward secrecy, prefer ECDHE suites"
 	}
 	return Pass, detail
 }

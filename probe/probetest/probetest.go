@@ -29,8 +29,11 @@ type Config struct {
 	// listener in required mode and Postfix with smtpd_tls_security_level
 	// = encrypt do.
 	RequireTLS bool
-	// MaxTLSVersion caps the server's TLS version (0: Go's default).
-	MaxTLSVersion uint16
+	// MinTLSVersion and MaxTLSVersion bound the server's TLS versions
+	// (0: Go's defaults), to stand in for old servers.
+	MinTLSVersion, MaxTLSVersion uint16
+	// CipherSuites limits the TLS 1.2 suites (nil: Go's defaults).
+	CipherSuites []uint16
 }
 
 // Server is a running test server.
@@ -61,7 +64,9 @@ func Start(t testing.TB, cfg Config) *Server {
 		}
 		srv.TLSConfig = &tls.Config{
 			Certificates: []tls.Certificate{{Certificate: der, PrivateKey: key}},
+			MinVersion:   cfg.MinTLSVersion,
 			MaxVersion:   cfg.MaxTLSVersion,
+			CipherSuites: cfg.CipherSuites,
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
