@@ -73,10 +73,24 @@ func (o Options) port() int {
 }
 
 func (o Options) helo() string {
-	if o.HELO != "" {
+	if ValidHELO(o.HELO) {
 		return o.HELO
 	}
 	return "localhost"
+}
+
+// ValidHELO reports whether name can be sent in EHLO as is: one word of
+// printable ASCII, so it can't smuggle a second command onto the line.
+func ValidHELO(name string) bool {
+	if name == "" || len(name) > 255 {
+		return false
+	}
+	for _, r := range name {
+		if r <= ' ' || r >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (o Options) resolver() Resolver {

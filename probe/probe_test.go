@@ -401,8 +401,8 @@ func TestCancelledContextStopsAtOnce(t *testing.T) {
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
 	r := probe.Run(ctx, probe.Options{Target: addr, Timeout: time.Hour})
 	s := stage(t, r, probe.StageBanner)
-	if s.Status != probe.Fail {
-		t.Errorf("banner after cancel = %s %q, want fail", s.Status, s.Detail)
+	if s.Status != probe.Fail || !strings.Contains(s.Detail, "cancelled") {
+		t.Errorf("banner after cancel = %s %q, want fail saying cancelled", s.Status, s.Detail)
 	}
 }
 

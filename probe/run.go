@@ -326,7 +326,10 @@ func (hr *hostRun) handshake(ctx context.Context, c *smtpConn) ([]*x509.Certific
 	}
 	t := time.Now()
 	tc := tls.Client(c.nc, cfg)
-	c.nc.SetDeadline(time.Now().Add(c.timeout))
+	if err := c.arm(); err != nil {
+		hr.rec.add(StageHandshake, Fail, 0, err.Error())
+		return nil, false
+	}
 	err := tc.HandshakeContext(ctx)
 	took := time.Since(t)
 	var certs []*x509.Certificate
@@ -340,7 +343,7 @@ func (hr *hostRun) handshake(ctx context.Context, c *smtpConn) ([]*x509.Certific
 	}
 	hr.host.Served = describeCerts(certs)
 	if err != nil {
-		msg := "handshake failed: " + describeNetErr(err, c.timeout).Error()
+		msg := "handshake failed: " + c.netErr(err).Error()
 		if strings.Contains(err.Error(), "verification error") || strings.Contains(err.Error(), "signature") {
 			msg += " (the server's key does not match the first certificate it sends)"
 		}

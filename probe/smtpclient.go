@@ -51,6 +51,7 @@ func (r reply) has(keyword string) bool {
 }
 
 type smtpConn struct {
+	ctx     context.Context
 	nc      net.Conn
 	r       *bufio.Reader
 	timeout time.Duration
@@ -59,7 +60,7 @@ type smtpConn struct {
 
 // newSMTPConn wraps nc; cancelling ctx unblocks any read or write at once.
 func newSMTPConn(ctx context.Context, nc net.Conn, timeout time.Duration) *smtpConn {
-	c := &smtpConn{nc: nc, r: bufio.NewReaderSize(nc, maxReplyLine), timeout: timeout}
+	c := &smtpConn{ctx: ctx, nc: nc, r: bufio.NewReaderSize(nc, maxReplyLine), timeout: timeout}
 	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	return c
 }
@@ -80,11 +81,11 @@ func (c *smtpConn) close() {
 
 // cmd sends one command line and reads the reply.
 func (c *smtpConn) cmd(line string) (reply, error) {
-	if err := c.nc.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+	if err := c.arm(); err != nil {
 		return reply{}, err
 	}
 	if _, err := io.WriteString(c.nc, line+"\r\n"); err != nil {
-		return reply{}, fmt.Errorf("send %s: %w", verb(line), describeNetErr(err, c.timeout))
+		return reply{}, fmt.Errorf("send %s: %w", verb(line), c.netErr(err))
 	}
 	rep, err := c.readReplyNoDeadline()
 	if err != nil {
@@ -95,10 +96,34 @@ func (c *smtpConn) cmd(line string) (reply, error) {
 
 // readReply reads one (possibly multi-line) reply within the timeout.
 func (c *smtpConn) readReply() (reply, error) {
-	if err := c.nc.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+	if err := c.arm(); err != nil {
 		return reply{}, err
 	}
 	return c.readReplyNoDeadline()
+}
+
+// arm sets the deadline for the next step, unless the run was cancelled:
+// a fresh deadline would otherwise undo the cancellation's.
+func (c *smtpConn) arm() error {
+	if err := c.ctx.Err(); err != nil {
+		return fmt.Errorf("cancelled: %w", err)
+	}
+	if err := c.nc.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+		return err
+	}
+	if err := c.ctx.Err(); err != nil {
+		c.nc.SetDeadline(time.Unix(1, 0))
+		return fmt.Errorf("cancelled: %w", err)
+	}
+	return nil
+}
+
+// netErr says why a read or write failed, in words an admin can act on.
+func (c *smtpConn) netErr(err error) error {
+	if cerr := c.ctx.Err(); cerr != nil {
+		return fmt.Errorf("cancelled: %w", cerr)
+	}
+	return describeNetErr(err, c.timeout)
 }
 
 func (c *smtpConn) readReplyNoDeadline() (reply, error) {
@@ -115,7 +140,7 @@ func (c *smtpConn) readReplyNoDeadline() (reply, error) {
 				}
 				return reply{}, errors.New("server closed the connection")
 			}
-			return reply{}, describeNetErr(err, c.timeout)
+			return reply{}, c.netErr(err)
 		}
 		s := strings.TrimRight(string(line), "\r\n")
 		if len(s) < 3 {

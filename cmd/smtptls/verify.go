@@ -21,7 +21,8 @@ trust, host name, expiry, MAIL over TLS, and whether plaintext MAIL is
 refused. No message is sent.
 
 TARGET is host:port, a host (port 25, or --port) or a mail domain, in which
-case every MX is tested in preference order.
+case every MX is tested in preference order (a name without MX records is
+tested itself; give a port, as in mail.example.org:25, to skip the MX lookup).
 
 Exit status: 0 nothing failed, 1 a stage failed, 2 usage error.
 
@@ -110,6 +111,9 @@ func verifyCheckOptions(o *probe.Options, targets []string) string {
 	}
 	if _, _, _, err := probe.ParseTarget(o.Target, o.Port); err != nil {
 		return err.Error()
+	}
+	if o.HELO != "" && !probe.ValidHELO(o.HELO) {
+		return fmt.Sprintf("--helo %q: give one host name, without spaces or control characters", o.HELO)
 	}
 	if o.Timeout <= 0 {
 		return fmt.Sprintf("--timeout %s: give a positive duration such as 10s", o.Timeout)

@@ -144,6 +144,7 @@ func TestVerifyCommandUsageErrorsExit2(t *testing.T) {
 		{"--ca without certificates", []string{"--ca", junk, "a.example"}, "holds no PEM certificate"},
 		{"bad fingerprint", []string{"--expect-fingerprint", "abc", "a.example"}, "64 hex digits"},
 		{"bad --port", []string{"--port", "70000", "a.example"}, "--port 70000"},
+		{"--helo with a second command", []string{"--helo", "x\r\nRSET", "a.example"}, "without spaces or control characters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := verifyRun(t, tc.args...)
