@@ -186,3 +186,14 @@ func assertNoKeyIn(t *testing.T, what, out string, keyPEM []byte) {
 		}
 	}
 }
+
+// leafFP is the SHA-256 hex of the first certificate in certPEM.
+func leafFP(t *testing.T, certPEM []byte) string {
+	t.Helper()
+	b, _ := pem.Decode(certPEM)
+	if b == nil {
+		t.Fatalf("no certificate in %q", certPEM)
+	}
+	sum := sha256.Sum256(b.Bytes)
+	return hex.EncodeToString(sum[:])
+}
