@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -166,7 +167,11 @@ func (hr *hostRun) run(ctx context.Context, lookupTook time.Duration) {
 	rec.add(StageResolve, Pass, took, oneLine(detail, 200))
 
 	t = time.Now()
-	c, addr, err := dialSMTP(ctx, addrs, hr.ht.Port, o.timeout())
+	var dial []string
+	for _, a := range addrs {
+		dial = append(dial, net.JoinHostPort(a, strconv.Itoa(hr.ht.Port)))
+	}
+	c, addr, err := dialSMTP(ctx, dial, o.timeout())
 	if err != nil {
 		rec.add(StageConnect, Fail, time.Since(t), oneLine(err.Error(), 200))
 		return
@@ -180,12 +185,11 @@ func (hr *hostRun) run(ctx context.Context, lookupTook time.Duration) {
 	}
 }
 
-// dialSMTP tries each address in turn, as a sending MTA does.
-func dialSMTP(ctx context.Context, addrs []string, port int, timeout time.Duration) (*smtpConn, string, error) {
+// dialSMTP tries each ip:port in turn, as a sending MTA does.
+func dialSMTP(ctx context.Context, addrs []string, timeout time.Duration) (*smtpConn, string, error) {
 	d := net.Dialer{Timeout: timeout}
 	var errs []string
-	for _, a := range addrs {
-		addr := net.JoinHostPort(a, fmt.Sprint(port))
+	for _, addr := range addrs {
 		nc, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			return newSMTPConn(ctx, nc, timeout), addr, nil
@@ -213,10 +217,13 @@ func describeDialErr(err error, timeout time.Duration) string {
 	return err.Error()
 }
 
-// greet reads the banner and says EHLO, falling back to HELO. It returns
-// the EHLO reply (nil after HELO) or false when the session cannot go on.
-func (hr *hostRun) greet(c *smtpConn, bannerStage, ehloStage string) (*reply, bool) {
-	rec := hr.rec
+// recordFunc receives a stage's outcome.
+type recordFunc func(name string, st Status, took time.Duration, detail string)
+
+// greet reads the banner and says EHLO, falling back to HELO, reporting
+// the banner and ehlo stages to record. It returns the EHLO reply (nil
+// after HELO) or false when the session cannot go on.
+func (hr *hostRun) greet(c *smtpConn, record recordFunc) (*reply, bool) {
 	t := time.Now()
 	banner, err := c.readReply()
 	if err != nil {
@@ -224,7 +231,7 @@ func (hr *hostRun) greet(c *smtpConn, bannerStage, ehloStage string) (*reply, bo
 		if hr.ht.Port == 465 {
 			msg += " (port 465 expects TLS at once, SMTPS, not STARTTLS: test port 25 or 587)"
 		}
-		rec.add(bannerStage, Fail, time.Since(t), oneLine(msg, 200))
+		record(StageBanner, Fail, time.Since(t), oneLine(msg, 200))
 		return nil, false
 	}
 	if banner.Code != 220 {
@@ -232,27 +239,27 @@ func (hr *hostRun) greet(c *smtpConn, bannerStage, ehloStage string) (*reply, bo
 		if banner.Code == 554 {
 			msg = "the server refuses service (554): " + banner.String()
 		}
-		rec.add(bannerStage, Fail, time.Since(t), msg)
+		record(StageBanner, Fail, time.Since(t), msg)
 		return nil, false
 	}
-	rec.add(bannerStage, Pass, time.Since(t), banner.String())
+	record(StageBanner, Pass, time.Since(t), banner.String())
 
 	t = time.Now()
 	ehlo, err := c.cmd("EHLO " + hr.o.helo())
 	if err != nil {
-		rec.add(ehloStage, Fail, time.Since(t), oneLine(err.Error(), 200))
+		record(StageEHLO, Fail, time.Since(t), oneLine(err.Error(), 200))
 		return nil, false
 	}
 	if ehlo.Code == 250 {
-		rec.add(ehloStage, Pass, time.Since(t), fmt.Sprintf("%s (%s)", ehlo.String(), plural(len(ehlo.Lines)-1, "extension")))
+		record(StageEHLO, Pass, time.Since(t), fmt.Sprintf("%s (%s)", ehlo.String(), plural(len(ehlo.Lines)-1, "extension")))
 		return &ehlo, true
 	}
 	helo, err := c.cmd("HELO " + hr.o.helo())
 	if err == nil && helo.Code == 250 {
-		rec.add(ehloStage, Warn, time.Since(t), "EHLO refused ("+ehlo.String()+"), HELO accepted: no extensions, so no STARTTLS")
+		record(StageEHLO, Warn, time.Since(t), "EHLO refused ("+ehlo.String()+"), HELO accepted: no extensions, so no STARTTLS")
 		return nil, true
 	}
-	rec.add(ehloStage, Fail, time.Since(t), "EHLO refused: "+ehlo.String())
+	record(StageEHLO, Fail, time.Since(t), "EHLO refused: "+ehlo.String())
 	return nil, false
 }
 
@@ -260,7 +267,7 @@ func (hr *hostRun) greet(c *smtpConn, bannerStage, ehloStage string) (*reply, bo
 func (hr *hostRun) session(ctx context.Context, c *smtpConn) {
 	defer c.close()
 	rec, o := hr.rec, hr.o
-	ehlo, ok := hr.greet(c, StageBanner, StageEHLO)
+	ehlo, ok := hr.greet(c, rec.add)
 	if !ok {
 		return
 	}
@@ -474,22 +481,20 @@ func (hr *hostRun) plaintextMail(ctx context.Context, addr string) {
 		bad = Fail
 	}
 	t := time.Now()
-	host, port, _ := net.SplitHostPort(addr)
-	var p int
-	fmt.Sscan(port, &p)
-	c, _, err := dialSMTP(ctx, []string{host}, p, o.timeout())
+	c, _, err := dialSMTP(ctx, []string{addr}, o.timeout())
 	if err != nil {
 		rec.add(StageRequired, bad, time.Since(t), oneLine("second connection: "+err.Error(), 200))
 		return
 	}
 	defer c.close()
-	sub := &hostRun{o: o, ts: hr.ts, ht: hr.ht, rec: newRecorder(o), host: &Host{}}
-	if _, ok := sub.greet(c, StageBanner, StageEHLO); !ok {
-		s := sub.rec.got[StageBanner]
-		if s.Status == Pass {
-			s = sub.rec.got[StageEHLO]
+	var problem string
+	firstFailure := func(_ string, st Status, _ time.Duration, detail string) {
+		if st == Fail && problem == "" {
+			problem = detail
 		}
-		rec.add(StageRequired, bad, time.Since(t), oneLine("second connection: "+s.Detail, 200))
+	}
+	if _, ok := hr.greet(c, firstFailure); !ok {
+		rec.add(StageRequired, bad, time.Since(t), oneLine("second connection: "+problem, 200))
 		return
 	}
 	m, err := c.cmd("MAIL FROM:<>")
