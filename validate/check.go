@@ -285,8 +285,12 @@ func (c *Checker) Check(in Input) Report {
 	}
 	pool = append(pool, bp.certs...)
 	ch := buildChain(leaf, pool, roots, now)
-	ds = append(ds, ch.diags...)
-	ds = append(ds, poolChecks(leaf, keyOwner, ch, cp, bp, now)...)
+	if !hasCode(bp.diags, CodeFieldTooLarge) {
+		// A bundle that was refused unread would only add a chain finding
+		// that repeats "the bundle is unusable".
+		ds = append(ds, ch.diags...)
+		ds = append(ds, poolChecks(leaf, keyOwner, ch, cp, bp, now)...)
+	}
 
 	rep := Report{Diagnostics: sortDiags(ds), Summary: summarize(leaf, ch, in.Hostname, now)}
 	if kp.key != nil {

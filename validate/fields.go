@@ -272,6 +272,10 @@ func decodeKey(b block, passphrase []byte, p *keyParse) (crypto.Signer, *Diagnos
 		if len(passphrase) == 0 {
 			return nil, encMsg("PKCS#8")
 		}
+		if cost := kdfTooExpensive(der); cost != "" {
+			d := diag(FieldKey, CodeKeyEncrypted, b.Line, fmt.Sprintf("The private key on line %d is encrypted with %s, far more than any tool writes; it was not decrypted here.", b.Line, cost))
+			return nil, &d
+		}
 		k, err := pkcs8.ParsePKCS8PrivateKey(der, passphrase)
 		if err != nil {
 			if strings.Contains(err.Error(), "only") || strings.Contains(err.Error(), "unsupported") {
