@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"strings"
 	"sync"
@@ -44,18 +45,18 @@ type trustSet struct {
 	err           error // --ca could not be read: the trust stage says so
 }
 
-// pools are the root pools to try, cheapest first. A chain that verifies
-// against a subset of the anchors verifies against all of them, so the
-// system roots are loaded only when --ca alone does not do.
-func (ts trustSet) pools() []*x509.CertPool {
-	var out []*x509.CertPool
-	if ts.custom != nil {
-		out = append(out, ts.custom)
+// pools yields the root pools to try, cheapest first. A chain that
+// verifies against a subset of the anchors verifies against all of them, so
+// the system roots are loaded only when --ca alone does not do.
+func (ts trustSet) pools() iter.Seq[*x509.CertPool] {
+	return func(yield func(*x509.CertPool) bool) {
+		if ts.custom != nil && !yield(ts.custom) {
+			return
+		}
+		if ts.withSystem != nil {
+			yield(ts.withSystem())
+		}
 	}
-	if ts.withSystem != nil {
-		out = append(out, ts.withSystem())
-	}
-	return out
 }
 
 // LoadCAFile reads a PEM file of CA certificates and splits them into
@@ -211,7 +212,7 @@ func checkTrust(certs []*x509.Certificate, ts trustSet, now time.Time) (Status, 
 		err        error
 		datesAside string
 	)
-	for _, roots := range ts.pools() {
+	for roots := range ts.pools() {
 		chains, datesAside, err = verifyChain(certs, roots, now)
 		if err == nil {
 			break
