@@ -123,8 +123,10 @@ func WriteText(w io.Writer, r Report, color bool) error {
 	}
 	fmt.Fprintln(bw)
 	switch {
-	case failed > 0:
+	case failed > 0 && warned > 0:
 		fmt.Fprintf(bw, "%s: %s failed, %s\n", paint(ansiRed, "FAILED"), plural(failed, "stage"), plural(warned, "warning"))
+	case failed > 0:
+		fmt.Fprintf(bw, "%s: %s failed\n", paint(ansiRed, "FAILED"), plural(failed, "stage"))
 	case len(r.Hosts) == 0:
 		fmt.Fprintln(bw, paint(ansiRed, "FAILED")+": no server to test")
 	case warned > 0:
@@ -137,6 +139,8 @@ func WriteText(w io.Writer, r Report, color bool) error {
 
 func formatTook(d time.Duration) string {
 	switch {
+	case d < 100*time.Microsecond:
+		return "<0.1ms"
 	case d < 10*time.Millisecond:
 		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 	case d < time.Second:
