@@ -91,7 +91,9 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		}
 	}
 
-	ls, err := d.Reloader.State(ctx, dir)
+	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
+	defer cancel()
+	ls, err := d.Reloader.State(sctx, dir)
 	switch {
 	case errors.Is(err, ErrNotRunning):
 		attention("the listener is not running: start it with `smtptls serve --detach` or apply again")

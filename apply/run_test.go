@@ -413,3 +413,35 @@ func TestCancelledApplyStillRollsBack(t *testing.T) {
 		t.Errorf("listener serves %s, want %s", st.Generation, old.Generation)
 	}
 }
+
+// wedged is a listener that holds its control socket but never answers.
+type wedged struct{ *fakeListener }
+
+func (w wedged) State(ctx context.Context, dir string) (ListenerState, error) {
+	return ListenerState{}, errors.New("control socket: read state reply: i/o timeout")
+}
+
+func (w wedged) Reload(ctx context.Context, dir string) (ReloadOutcome, error) {
+	return ReloadOutcome{}, errors.New("control socket: read reload reply: i/o timeout")
+}
+
+func TestWedgedListenerIsAnEnvironmentError(t *testing.T) {
+	f := newFixture(t)
+	old := f.mustApply(f.request(config.ModeAvailable, "a"))
+	f.deps.Reloader = wedged{f.l}
+	r := f.run(f.request(config.ModeAvailable, "b"))
+	if r.Applied || r.RolledBack || !r.EnvironmentError || r.FailedStep != StepReload {
+		t.Fatalf("result %+v", r)
+	}
+	if f.l.starts != 1 {
+		t.Errorf("started a second listener beside a wedged one")
+	}
+	for _, want := range []string{"i/o timeout", "smtptls status"} {
+		if !strings.Contains(r.Message, want) {
+			t.Errorf("message %q lacks %q", r.Message, want)
+		}
+	}
+	if l := f.loaded(); l.Generation != old.Generation {
+		t.Errorf("installed %s, want the old %s switched back", l.Generation, old.Generation)
+	}
+}

@@ -21,6 +21,13 @@ import (
 // configuration back.
 const rollbackBudget = 30 * time.Second
 
+// A listener that accepts on its control socket but never answers must not
+// hang an apply: these bound each request to it.
+const (
+	stateTimeout   = 10 * time.Second
+	controlTimeout = 30 * time.Second // a reload or a start, which binds and loads keys
+)
+
 // txn is one switch from the live generation to another, with the way back.
 type txn struct {
 	d        Deps
@@ -92,9 +99,12 @@ func (t *txn) crashed(err error) Result {
 func (t *txn) switchReloadVerify(gen string) Result {
 	// Whether a listener runs decides between reload and start, and what a
 	// rollback restores.
-	if _, err := t.d.Reloader.State(t.ctx, t.dir); err == nil {
-		t.wasRunning = true
-	}
+	sctx, cancel := context.WithTimeout(t.ctx, stateTimeout)
+	_, err := t.d.Reloader.State(sctx, t.dir)
+	cancel()
+	// Anything but a clear "none runs" means something holds the control
+	// socket: reload it (and report its error) rather than start a second.
+	t.wasRunning = !errors.Is(err, ErrNotRunning)
 
 	if err := t.begin(StepSwitch); err != nil {
 		return t.crashed(err)
@@ -155,8 +165,10 @@ func serving(l config.Loaded, listen string) string {
 // reload asks the listener to load gen, or starts one. It returns the
 // address bound and a detail line.
 func (t *txn) reload(gen string) (listen, detail string, ok bool) {
+	ctx, cancel := context.WithTimeout(t.ctx, controlTimeout)
+	defer cancel()
 	if !t.wasRunning {
-		st, err := t.d.Reloader.Start(t.ctx, t.d.Exe, t.dir)
+		st, err := t.d.Reloader.Start(ctx, t.d.Exe, t.dir)
 		if err != nil {
 			return "", fmt.Sprintf("the listener did not start with the new configuration: %v", err), false
 		}
@@ -165,7 +177,7 @@ func (t *txn) reload(gen string) (listen, detail string, ok bool) {
 		}
 		return st.Listen, fmt.Sprintf("no listener was running; started one (pid %d) on %s", st.Pid, st.Listen), true
 	}
-	out, err := t.d.Reloader.Reload(t.ctx, t.dir)
+	out, err := t.d.Reloader.Reload(ctx, t.dir)
 	if errors.Is(err, ErrNotRunning) {
 		// It died between our look and the reload: start it instead.
 		t.wasRunning = false
