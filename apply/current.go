@@ -103,10 +103,14 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		st.Running = true
 		st.Listener = &ls
 		if st.LoadError == "" {
-			st.ServesInstalled = ls.Generation == st.Generation && ls.Fingerprint == st.Fingerprint && ls.Mode == string(st.Settings.Mode)
+			want := st.Fingerprint
+			if !st.Settings.Mode.NeedsCertificate() {
+				want = "" // disabled keeps the certificate on disk but serves none
+			}
+			st.ServesInstalled = ls.Generation == st.Generation && ls.Fingerprint == want && ls.Mode == string(st.Settings.Mode)
 			if !st.ServesInstalled {
 				attention("the listener serves %s but %s is installed: run `smtptls reload` (a renewal that was never reloaded looks like this)",
-					describeServed(ls.Generation, ls.Mode, ls.Fingerprint), describeServed(st.Generation, string(st.Settings.Mode), st.Fingerprint))
+					describeServed(ls.Generation, ls.Mode, ls.Fingerprint), describeServed(st.Generation, string(st.Settings.Mode), want))
 			}
 		}
 	}

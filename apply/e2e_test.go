@@ -126,6 +126,18 @@ func TestEndToEndEveryMode(t *testing.T) {
 		if r.Verify == nil || r.Verify.Failed() && s.mode != config.ModeDisabled {
 			t.Errorf("apply %s: verify report %+v", s.mode, r.Verify)
 		}
+		status, err := Current(context.Background(), ld.deps(), ld.dir)
+		if err != nil || !status.ServesInstalled || len(status.NeedsAttention) != 0 {
+			t.Errorf("status after apply %s: serves installed %v, attention %q (%v)", s.mode, status.ServesInstalled, status.NeedsAttention, err)
+		}
+	}
+
+	// A new listen address: the listener rebinds and verify follows it.
+	req := ld.request(config.ModeAvailable, nil)
+	req.Listen = freeAddr(t)
+	r := Run(context.Background(), ld.deps(), req, nil)
+	if !r.Applied || r.Listen != req.Listen || r.Verify == nil || r.Verify.Hosts[0].Target != req.Listen {
+		t.Fatalf("moving to %s: %+v", req.Listen, r)
 	}
 }
 
