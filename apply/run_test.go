@@ -3,11 +3,14 @@ package apply
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/youmark/pkcs8"
 
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/internal/testpki"
@@ -443,5 +446,35 @@ func TestWedgedListenerIsAnEnvironmentError(t *testing.T) {
 	}
 	if l := f.loaded(); l.Generation != old.Generation {
 		t.Errorf("installed %s, want the old %s switched back", l.Generation, old.Generation)
+	}
+}
+
+// TestEncryptedKeyIsStoredDecrypted: the listener cannot ask for a pass
+// phrase at start (the crash loop admins know), so apply stores the key
+// decrypted, 0600, and the pass phrase goes nowhere.
+func TestEncryptedKeyIsStoredDecrypted(t *testing.T) {
+	f := newFixture(t)
+	req := f.request(config.ModeAvailable, "a")
+	pass := []byte("correct horse battery staple")
+	enc, err := pkcs8.MarshalPrivateKey(f.chains["a"].Leaf.Key, pass, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Key = pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: enc})
+
+	noPass := req
+	noPass.Passphrase = nil
+	if r := f.run(noPass); r.Applied || r.Field != validate.FieldKey {
+		t.Fatalf("encrypted key without a pass phrase: %+v", r)
+	}
+	req.Passphrase = pass
+	r := f.mustApply(req)
+	l := f.loaded()
+	if !strings.Contains(string(l.KeyPEM), "-----BEGIN PRIVATE KEY-----") {
+		t.Errorf("stored key is not plain PKCS#8: %.40q", l.KeyPEM)
+	}
+	b, _ := json.Marshal(r)
+	if strings.Contains(string(b)+fmtSteps(f.steps), string(pass)) {
+		t.Errorf("the pass phrase appears in the result")
 	}
 }
