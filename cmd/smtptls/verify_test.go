@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/smtptls/smtptls/internal/testpki"
 	"github.com/smtptls/smtptls/probe"
 	"github.com/smtptls/smtptls/probe/probetest"
+	"github.com/smtptls/smtptls/smtpd"
 	"golang.org/x/sys/unix"
 )
 
@@ -239,6 +241,51 @@ func BenchmarkVerifyCommandExec(b *testing.B) {
 		out, err := exec.Command(exe, "verify", "--ca", ca, "--hostname", verifyTestHost, srv.Addr).CombinedOutput()
 		if err != nil {
 			b.Fatalf("smtptls verify: %v\n%s", err, out)
+		}
+	}
+}
+
+// The command against our own listener in required mode, as an admin runs
+// it after apply: exit 0 with --required, and the 530 is in the report.
+func TestVerifyCommandOwnListenerRequired(t *testing.T) {
+	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, verifyTestHost)
+	cfg := smtpd.Config{
+		Generation:      "20261128T120000Z-0001",
+		Mode:            config.ModeRequired,
+		Hostname:        verifyTestHost,
+		Listen:          "127.0.0.1:0",
+		SpoolDir:        t.TempDir(),
+		BareLineEndings: config.BareReject,
+		Limits:          config.DefaultSettings(false, verifyTestHost).Limits,
+		Certificate: &tls.Certificate{
+			Certificate: [][]byte{ch.Leaf.Cert.Raw, ch.Intermediate.Cert.Raw},
+			PrivateKey:  ch.Leaf.Key,
+			Leaf:        ch.Leaf.Cert,
+		},
+		Fingerprint: smtpd.Fingerprint(ch.Leaf.Cert.Raw),
+	}
+	srv, err := smtpd.New(cfg, smtpd.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, ch.Bundle(), 0o644)
+	code, out, errOut := verifyRun(t, "--ca", ca, "--hostname", verifyTestHost, "--required",
+		"--expect-fingerprint", cfg.Fingerprint, srv.Addr().String())
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"plaintext MAIL refused with 530", "expected certificate", "PASSED", "score 100/100"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }
