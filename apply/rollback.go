@@ -28,7 +28,7 @@ func Rollback(ctx context.Context, d Deps, dir, toGen string, progress func(Step
 	st, err := config.OpenStore(t.dir, d.Host)
 	if err != nil {
 		t.res.EnvironmentError = true
-		t.res.Message = err.Error()
+		t.res.Message = storeError(err, t.dir)
 		return *t.res
 	}
 	st.Now = d.Now

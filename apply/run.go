@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/smtptls/smtptls/config"
@@ -36,7 +37,7 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 		st, err := config.OpenStore(dir, d.Host)
 		if err != nil {
 			t.res.EnvironmentError = true
-			t.res.Message = err.Error()
+			t.res.Message = storeError(err, dir)
 			return *t.res
 		}
 		st.Now = d.Now
@@ -209,4 +210,14 @@ func (t *txn) validateDetail() string {
 		parts = append(parts, fmt.Sprintf("%d warning(s)", w))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// storeError adds what to do when the config directory cannot be opened:
+// almost always a non-root user pointed at /etc/smtptls.
+func storeError(err error, dir string) string {
+	msg := err.Error()
+	if errors.Is(err, fs.ErrPermission) {
+		msg += fmt.Sprintf("; %s belongs to another user: run as that user (root for /etc/smtptls), or pass --config-dir with a directory of your own", dir)
+	}
+	return msg
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/youmark/pkcs8"
@@ -476,5 +479,18 @@ func TestEncryptedKeyIsStoredDecrypted(t *testing.T) {
 	b, _ := json.Marshal(r)
 	if strings.Contains(string(b)+fmtSteps(f.steps), string(pass)) {
 		t.Errorf("the pass phrase appears in the result")
+	}
+}
+
+func TestUnwritableConfigDirSaysWhatToDo(t *testing.T) {
+	// Tests run as root in CI, where no directory is unwritable; the error
+	// OpenStore returns for a non-root admin is built here instead.
+	err := fmt.Errorf("create config directory: %w", &fs.PathError{Op: "mkdir", Path: "/etc/smtptls", Err: syscall.EACCES})
+	msg := storeError(err, "/etc/smtptls")
+	if !strings.Contains(msg, "permission denied") || !strings.Contains(msg, "--config-dir") || !strings.Contains(msg, "root") {
+		t.Errorf("message %q", msg)
+	}
+	if msg := storeError(errors.New("config directory /x is not a directory"), "/x"); strings.Contains(msg, "--config-dir") {
+		t.Errorf("hint added to an unrelated error: %q", msg)
 	}
 }
