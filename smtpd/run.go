@@ -3,6 +3,8 @@ package smtpd
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -28,7 +30,7 @@ type RunOptions struct {
 // or a stop request. It returns nil after a clean stop.
 func Run(ctx context.Context, dir string, ro RunOptions) error {
 	if ro.Logger == nil {
-		return fmt.Errorf("run: no logger")
+		ro.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	l, err := config.Load(dir, ro.Host)
 	if err != nil {

@@ -19,8 +19,9 @@ import (
 
 // Spool is one Maildir. It is safe for concurrent use.
 type Spool struct {
-	dir string
-	now func() time.Time
+	dir    string
+	now    func() time.Time
+	newDir *dirSyncer
 }
 
 // Open creates the Maildir's tmp, new and cur (0700) when missing.
@@ -41,7 +42,7 @@ func Open(dir string, now func() time.Time) (*Spool, error) {
 	}
 	f.Close()
 	os.Remove(f.Name())
-	return &Spool{dir: dir, now: now}, nil
+	return &Spool{dir: dir, now: now, newDir: newDirSyncer(filepath.Join(dir, "new"))}, nil
 }
 
 // Dir is the Maildir root.
@@ -114,7 +115,7 @@ func (s *Spool) Deliver(env Envelope, body io.Reader) (string, error) {
 		os.Remove(tmp)
 		return "", fmt.Errorf("spool: move into new: %w", err)
 	}
-	if err := syncDir(filepath.Join(s.dir, "new")); err != nil {
+	if err := s.newDir.sync(); err != nil {
 		// The message may or may not survive a crash: do not acknowledge
 		// it, and take it back so a retry does not make a duplicate.
 		os.Remove(dst)
@@ -138,18 +139,6 @@ func (m markWrites) Write(b []byte) (int, error) {
 		err = &writeError{err}
 	}
 	return n, err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("spool: open %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("spool: fsync %s: %w", dir, err)
-	}
-	return nil
 }
 
 func writeHeaders(w *bufio.Writer, env Envelope, id string, now time.Time) {

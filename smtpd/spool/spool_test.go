@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -107,5 +108,28 @@ func TestOpenRefusesUnusableSpool(t *testing.T) {
 	_, err := Open(p, nil)
 	if err == nil || !strings.Contains(err.Error(), p) {
 		t.Fatalf("unusable spool: %v, want an error naming %s", err, p)
+	}
+}
+
+func TestDirSyncerGroupsConcurrentCallers(t *testing.T) {
+	d := newDirSyncer(t.TempDir())
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.sync(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if d.started == 0 || d.started > 50 {
+		t.Fatalf("%d syncs for 50 callers", d.started)
+	}
+	// A missing directory is an error every caller sees.
+	bad := newDirSyncer(filepath.Join(t.TempDir(), "gone"))
+	if err := bad.sync(); err == nil {
+		t.Fatal("fsync of a missing directory succeeded")
 	}
 }
