@@ -276,10 +276,14 @@ func decodeKey(b block, passphrase []byte, p *keyParse) (crypto.Signer, *Diagnos
 			d := diag(FieldKey, CodeKeyEncrypted, b.Line, fmt.Sprintf("The private key on line %d is encrypted with %s, far more than any tool writes; it was not decrypted here.", b.Line, cost))
 			return nil, &d
 		}
-		k, err := pkcs8.ParsePKCS8PrivateKey(der, passphrase)
+		k, err := decryptPKCS8(der, passphrase)
 		if err != nil {
 			if strings.Contains(err.Error(), "only") || strings.Contains(err.Error(), "unsupported") {
 				d := diag(FieldKey, CodeKeyEncrypted, b.Line, fmt.Sprintf("The private key on line %d is encrypted with an old scheme this tool cannot decrypt.", b.Line))
+				return nil, &d
+			}
+			if strings.Contains(err.Error(), "damaged") {
+				d := diag(FieldKey, CodeDERInvalid, b.Line, fmt.Sprintf("The %s block on line %d is damaged: its encrypted data is not whole cipher blocks.", b.Label, b.Line), "{label}", "encrypted private key")
 				return nil, &d
 			}
 			return nil, wrongPass()
@@ -385,4 +389,15 @@ func parseBundleField(text string) *bundleParse {
 		p.certs = append(p.certs, c)
 	}
 	return p
+}
+
+// decryptPKCS8 calls the decryptor, which panics on ciphertext that is not
+// whole cipher blocks (a damaged paste); that becomes an error here.
+func decryptPKCS8(der, passphrase []byte) (k any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			k, err = nil, fmt.Errorf("the encrypted data is damaged: %v", r)
+		}
+	}()
+	return pkcs8.ParsePKCS8PrivateKey(der, passphrase)
 }

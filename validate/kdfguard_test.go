@@ -76,3 +76,24 @@ func TestUsualKDFCostsDecrypt(t *testing.T) {
 		}
 	}
 }
+
+// TestDamagedEncryptedKeyDoesNotPanic: ciphertext cut to a length that is
+// not whole AES blocks made the decryptor panic (found by fuzzing).
+func TestDamagedEncryptedKeyDoesNotPanic(t *testing.T) {
+	der := encryptedKeyDER(t, oidPBKDF2, pbkdf2Params{Salt: []byte("saltsalt"), Rounds: 1000})
+	// Rebuild with 47 bytes of ciphertext.
+	var info encryptedKeyInfo
+	if _, err := asn1.Unmarshal(der, &info); err != nil {
+		t.Fatal(err)
+	}
+	info.Data = make([]byte, 47)
+	der, err := asn1.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}))
+	r := NewChecker(nil).Key(text, []byte("pw"))
+	if len(r.Diagnostics) != 1 || r.Diagnostics[0].Code != CodeDERInvalid || !strings.Contains(r.Diagnostics[0].Message, "damaged") {
+		t.Fatalf("%+v", r.Diagnostics)
+	}
+}
