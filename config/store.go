@@ -96,11 +96,34 @@ func ensurePrivateDir(d string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("config directory %s is not a directory", d)
 	case fi.Mode().Perm()&0o077 != 0:
+		// Tighten a directory that is ours (empty, or only our names), but
+		// never chmod someone's home because --config-dir pointed at it.
+		if !onlyOurs(d) {
+			return fmt.Errorf("config directory %s is readable by others (%v) and holds files that are not smtptls's: run chmod 700 %s if it is meant for smtptls, or choose an empty directory", d, fi.Mode().Perm(), d)
+		}
 		if err := os.Chmod(d, 0o700); err != nil {
 			return fmt.Errorf("config directory %s is readable by others (%v) and cannot be made private: %w", d, fi.Mode().Perm(), err)
 		}
 	}
 	return nil
+}
+
+// onlyOurs reports whether dir holds nothing but names smtptls creates.
+func onlyOurs(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		switch n := e.Name(); {
+		case n == GenerationsDir, n == CurrentLink, n == LockFile, n == ControlSocket, n == PidFile, n == LogFile, n == "spool",
+			strings.HasPrefix(n, linkTempPrefix), strings.HasPrefix(n, stagePrefix), strings.HasPrefix(n, removePrefix),
+			ValidGenerationName(n):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Dir is the config directory.

@@ -81,11 +81,28 @@ func TestOpenStoreTightensAnOpenDirectory(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	os.MkdirAll(filepath.Join(dir, GenerationsDir, "20261128T120000Z-0001"), 0o755)
+	os.WriteFile(filepath.Join(dir, LockFile), nil, 0o600)
 	if _, err := OpenStore(dir, testHost()); err != nil {
 		t.Fatal(err)
 	}
-	if p := perm(t, dir); p != 0o700 {
-		t.Errorf("config dir left at %v, want 0700", p)
+	for _, d := range []string{dir, filepath.Join(dir, GenerationsDir)} {
+		if p := perm(t, d); p != 0o700 {
+			t.Errorf("%s left at %v, want 0700", d, p)
+		}
+	}
+}
+
+func TestOpenStoreWillNotChmodSomeoneElsesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, ".bashrc"), nil, 0o644)
+	_, err := OpenStore(dir, testHost())
+	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("OpenStore on a populated open directory: %v", err)
+	}
+	if p := perm(t, dir); p != 0o755 {
+		t.Errorf("mode changed to %v", p)
 	}
 }
 
