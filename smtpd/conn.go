@@ -23,7 +23,15 @@ var (
 	// for everything required mode refuses before TLS (see filterLine).
 	lineRefusedStub = []byte("502 5.5.1 SAML command not implemented\r\n")
 	lineMustTLS     = []byte("530 5.7.0 Must issue a STARTTLS command first\r\n")
+	// lineTooManyStub answers SOML, substituted once a peer has been
+	// refused too often: go-smtp's own error limit never sees those lines.
+	lineTooManyStub = []byte("502 5.5.1 SOML command not implemented\r\n")
+	lineTooMany     = []byte("421 4.7.0 Too many commands before STARTTLS, closing connection\r\n")
 )
+
+// maxRefusedBeforeTLS is how many 530s a peer gets before we hang up,
+// like Postfix's smtpd_hard_error_limit.
+const maxRefusedBeforeTLS = 20
 
 // maxPendingLine bounds how much of an unterminated line the required-mode
 // filter holds back; longer lines pass through for go-smtp to refuse.
@@ -54,9 +62,12 @@ type conn struct {
 	rpending  []byte // raw bytes not yet split into lines
 	rout      []byte // filtered bytes ready for the reader
 	skipToEOL bool
+	refused   int
+	readBuf   []byte
 
 	tlsStarted atomic.Bool // 220 Ready to start TLS written
 	failed     atomic.Bool // handshake failed: reads return EOF
+	hsPending  atomic.Bool // STARTTLS answered, handshake not yet over
 	hs         handshakeTrace
 
 	// busy marks a transaction or handshake in progress; a shutting-down
@@ -86,10 +97,12 @@ func (c *conn) Read(b []byte) (int, error) {
 		}
 		return n, err
 	}
-	buf := make([]byte, 4096)
+	if c.readBuf == nil {
+		c.readBuf = make([]byte, 4096)
+	}
 	for len(c.rout) == 0 {
-		n, err := c.Conn.Read(buf)
-		c.rpending = append(c.rpending, buf[:n]...)
+		n, err := c.Conn.Read(c.readBuf)
+		c.rpending = append(c.rpending, c.readBuf[:n]...)
 		c.splitLines()
 		if len(c.rout) > 0 {
 			break
@@ -121,7 +134,15 @@ func (c *conn) splitLines() {
 			c.skipToEOL = false
 			c.rout = append(c.rout, line...)
 		} else {
-			out, starttls := filterLine(line)
+			out, starttls, refused := filterLine(line)
+			if refused {
+				if c.refused++; c.refused > maxRefusedBeforeTLS {
+					c.rout = append(c.rout, "SOML\r\n"...)
+					c.filter = false
+					c.rpending = nil
+					return
+				}
+			}
 			c.rout = append(c.rout, out...)
 			if starttls {
 				// Anything pipelined behind STARTTLS is plaintext the
@@ -138,19 +159,19 @@ func (c *conn) splitLines() {
 
 // filterLine decides one pre-TLS command line in required mode, parsing it
 // the way go-smtp's parseCmd does so both agree on what the command is.
-func filterLine(line []byte) (out []byte, starttls bool) {
+func filterLine(line []byte) (out []byte, starttls, refused bool) {
 	s := strings.TrimRight(string(line), "\r\n")
 	up := strings.ToUpper(s)
 	if strings.HasPrefix(up, "STARTTLS") {
-		return line, true
+		return line, true, false
 	}
 	if len(s) == 4 || (len(s) > 4 && s[4] == ' ') {
 		switch up[:4] {
 		case "EHLO", "HELO", "NOOP", "RSET", "QUIT", "HELP":
-			return line, false
+			return line, false, false
 		}
 	}
-	return []byte("SAML\r\n"), false
+	return []byte("SAML\r\n"), false, true
 }
 
 func (c *conn) Write(b []byte) (int, error) {
@@ -162,6 +183,10 @@ func (c *conn) Write(b []byte) (int, error) {
 		if bytes.Equal(b, lineRefusedStub) {
 			b = lineMustTLS
 			c.info.addRejected("530 command before STARTTLS")
+		} else if bytes.Equal(b, lineTooManyStub) {
+			b = lineTooMany
+			c.info.setResult("too many commands before STARTTLS")
+			c.failed.Store(true) // the next read ends the session
 		} else if bytes.Equal(b, lineStartTLS) {
 			c.startHandshake()
 		}
@@ -185,6 +210,7 @@ func (c *conn) Write(b []byte) (int, error) {
 
 func (c *conn) startHandshake() {
 	c.tlsStarted.Store(true)
+	c.hsPending.Store(true)
 	c.busy.Store(true)
 	c.hs.start = time.Now()
 	if c.handshakeTimeout > 0 {
@@ -233,6 +259,11 @@ func (c *conn) flushLocked() error {
 // sets a fresh deadline before every command, and while the server shuts
 // down that deadline becomes "now" for connections outside a transaction.
 func (c *conn) SetReadDeadline(t time.Time) error {
+	// After STARTTLS, go-smtp's next deadline is for the first command
+	// over TLS: the handshake is over (a failure was seen in Write).
+	if c.tlsStarted.Load() && !c.failed.Load() && c.hsPending.CompareAndSwap(true, false) {
+		c.busy.Store(false)
+	}
 	if c.srv.stopping.Load() && !c.busy.Load() {
 		t = time.Now()
 	}

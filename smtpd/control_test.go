@@ -180,3 +180,33 @@ func TestShutdownDrainsTransactionInProgress(t *testing.T) {
 	}
 	must(t, <-stopped)
 }
+
+// A peer that finished the TLS handshake and then sits idle is cut at
+// shutdown like any idle peer, not waited for until its command timeout.
+func TestShutdownCutsIdlePeerAfterHandshake(t *testing.T) {
+	f := newFixture(t)
+	f.writeGen(testSettings(config.ModeRequired), nil)
+	srv, _ := startServer(t, f)
+	c := dial(t, srv.Addr().String())
+	c.reply()
+	c.expect("EHLO idle.example", "250-")
+	c.starttls(f.roots)
+	waitFor(t, func() bool { // the server has moved on to reading a command
+		srv.connMu.Lock()
+		defer srv.connMu.Unlock()
+		for wc := range srv.conns {
+			if !wc.busy.Load() {
+				return true
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// The command timeout is 5 minutes: Shutdown returns the context's
+	// error if it had to wait for it.
+	must(t, srv.Shutdown(ctx))
+	if r := c.reply(); !strings.HasPrefix(r, "421 ") {
+		t.Fatalf("idle TLS peer at shutdown got %q", r)
+	}
+}

@@ -214,3 +214,18 @@ func TestMultiLineReplyLeavesInOneWrite(t *testing.T) {
 		t.Fatalf("one read got a partial EHLO reply: %q", got)
 	}
 }
+
+func TestRequiredModeHangsUpAfterTooManyRefusals(t *testing.T) {
+	f := newFixture(t)
+	f.writeGen(testSettings(config.ModeRequired), nil)
+	srv, _ := startServer(t, f)
+	c := dial(t, srv.Addr().String())
+	c.reply()
+	for i := 0; i < maxRefusedBeforeTLS; i++ {
+		c.expect("MAIL FROM:<a@example.org>", mustTLS)
+	}
+	c.expect("MAIL FROM:<a@example.org>", "421 4.7.0 Too many commands before STARTTLS")
+	if line, err := c.r.ReadString('\n'); err == nil {
+		t.Fatalf("connection still open, got %q", line)
+	}
+}
