@@ -116,6 +116,12 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	if *asJSON {
 		return applyWriteJSON(e, "apply", res, applyExit(res))
 	}
+	if len(res.Steps) == 0 {
+		// Stopped before any step (lock held, directory unusable): an
+		// environment error, said the way every command says one.
+		fmt.Fprintf(e.stderr, "smtptls apply: %s\n", res.Message)
+		return applyExit(res)
+	}
 	applyWriteResult(e.stdout, res, color)
 	return applyExit(res)
 }

@@ -246,8 +246,8 @@ func TestConcurrentApplies(t *testing.T) {
 		t.Errorf("second apply exit %d, want 2\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{"another apply is in progress", "pid " + strconv.Itoa(pid), "smtptls apply"} {
-		if !strings.Contains(out+errOut, want) {
-			t.Errorf("second apply's message lacks %q:\n%s%s", want, out, errOut)
+		if !strings.Contains(errOut, want) {
+			t.Errorf("second apply's message on stderr lacks %q:\nstdout: %s\nstderr: %s", want, out, errOut)
 		}
 	}
 	if err := first.Wait(); err != nil {

@@ -60,6 +60,12 @@ func cmdRollback(ctx context.Context, e *env, args []string) int {
 	if *asJSON {
 		return applyWriteJSON(e, "rollback", res, applyExit(res))
 	}
+	if len(res.Steps) == 0 {
+		// Stopped before any step (lock held, directory unusable): an
+		// environment error, said the way every command says one.
+		fmt.Fprintf(e.stderr, "smtptls rollback: %s\n", res.Message)
+		return applyExit(res)
+	}
 	applyWriteResult(e.stdout, res, color)
 	return applyExit(res)
 }
