@@ -20,6 +20,10 @@ func TestRollbackServesThePreviousCertificate(t *testing.T) {
 		t.Fatalf("apply two: %s%s", o, e)
 	}
 	second, _ := config.CurrentGeneration(a.dir)
+	out, _, _ := a.run("status", "--config-dir", a.dir)
+	if !strings.Contains(out, second+"  (live)") || !strings.Contains(out, first) || strings.Index(out, second) > strings.Index(out, first+"\n") {
+		t.Errorf("status does not list the generations newest first with the live one marked:\n%s", out)
+	}
 
 	out, errOut, code := a.run("rollback", "--config-dir", a.dir)
 	if code != exitOK || !strings.Contains(out, "ok   verify") {

@@ -117,6 +117,19 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
 	} else {
 		row("listener", paint("31", "not running"))
 	}
+	// Newest first, as rollback --to wants them.
+	for i := len(st.Generations) - 1; i >= 0; i-- {
+		g := st.Generations[i]
+		k := ""
+		if i == len(st.Generations)-1 {
+			k = "on disk"
+		}
+		note := ""
+		if g.Current {
+			note = "  (live)"
+		}
+		row(k, g.Name+note)
+	}
 	if len(st.NeedsAttention) == 0 {
 		fmt.Fprintln(w, "\n"+paint("32", "All well."))
 		return
