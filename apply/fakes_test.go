@@ -108,11 +108,14 @@ func (f *fakeListener) serving() (ListenerState, bool) {
 type fakeProber struct {
 	l                *fakeListener
 	breakFingerprint bool
+	mu               sync.Mutex
 	calls            []VerifyRequest
 }
 
 func (p *fakeProber) Probe(ctx context.Context, r VerifyRequest) probe.Report {
+	p.mu.Lock()
 	p.calls = append(p.calls, r)
+	p.mu.Unlock()
 	st, running := p.l.serving()
 	h := probe.Host{Target: r.Target}
 	add := func(name string, ok bool, detail string) {

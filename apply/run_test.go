@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -492,5 +493,49 @@ func TestUnwritableConfigDirSaysWhatToDo(t *testing.T) {
 	}
 	if msg := storeError(errors.New("config directory /x is not a directory"), "/x"); strings.Contains(msg, "--config-dir") {
 		t.Errorf("hint added to an unrelated error: %q", msg)
+	}
+}
+
+func TestParallelAppliesNeverMix(t *testing.T) {
+	f := newFixture(t)
+	f.mustApply(f.request(config.ModeAvailable, "a"))
+	reqs := []Request{f.request(config.ModeRequired, "b"), f.request(config.ModeAvailable, "c"), f.request(config.ModeRequired, "d"), f.request(config.ModeAvailable, "e")}
+	results := make([]Result, len(reqs))
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = Run(context.Background(), f.deps, reqs[i], nil)
+		}()
+	}
+	wg.Wait()
+	applied := 0
+	for i, r := range results {
+		switch {
+		case r.Applied:
+			applied++
+		case r.EnvironmentError && r.LockHolder != nil && r.LockHolder.Pid == os.Getpid():
+		default:
+			t.Errorf("apply %d: neither applied nor locked out: %+v", i, r)
+		}
+	}
+	if applied == 0 {
+		t.Fatal("no apply won")
+	}
+	l := f.loaded()
+	for tag, ch := range f.chains {
+		if leafFingerprint(l.CertPEM) == leafFingerprint(ch.Leaf.PEM()) {
+			want := config.ModeAvailable
+			if tag == "b" || tag == "d" {
+				want = config.ModeRequired
+			}
+			if l.Settings.Mode != want {
+				t.Errorf("live generation mixes mode %s with certificate %s", l.Settings.Mode, tag)
+			}
+		}
+	}
+	if st, _ := f.l.serving(); st.Generation != l.Generation {
+		t.Errorf("listener serves %s, installed %s", st.Generation, l.Generation)
 	}
 }
