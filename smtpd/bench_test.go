@@ -26,16 +26,11 @@ import (
 // generator, all on 127.0.0.1, is not refused.
 func benchServer(b *testing.B, mode config.Mode) (*fixture, *Server) {
 	b.Helper()
-	f := newFixture(&testing.T{})
-	f.t = nil
-	dir, err := os.MkdirTemp("", "smtpdbench")
-	must(b, err)
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	f.dir = dir
+	f := newFixture(b)
 	s := testSettings(mode)
 	s.Limits.MaxConnections = 5000
 	s.Limits.MaxConnectionsPerIP = 5000
-	writeGenB(b, f, s)
+	f.writeGen(s, nil)
 	l, err := config.Load(f.dir, testHostEnv())
 	must(b, err)
 	cfg, err := ConfigFrom(l)
@@ -49,17 +44,6 @@ func benchServer(b *testing.B, mode config.Mode) (*fixture, *Server) {
 		_ = srv.Shutdown(ctx)
 	})
 	return f, srv
-}
-
-// writeGenB is fixture.writeGen for a *testing.B.
-func writeGenB(b *testing.B, f *fixture, s config.Settings) {
-	t := &testing.T{}
-	f.t = t
-	defer func() { f.t = nil }()
-	f.writeGen(s, nil)
-	if t.Failed() {
-		b.Fatal("write generation failed")
-	}
 }
 
 var body1KB = "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("x", 98)+"\r\n", 10) + ".\r\n"
@@ -112,12 +96,11 @@ func benchSession(addr string, useTLS bool) error {
 // serve mode), so its CPU can be told apart from the load generator's.
 func benchProcess(b *testing.B, mode config.Mode) (addr string, pid int) {
 	b.Helper()
-	f, dir := benchFixture(b)
+	f := newFixture(b)
 	s := testSettings(mode)
 	s.Limits.MaxConnections = 5000
 	s.Limits.MaxConnectionsPerIP = 5000
-	writeGenB(b, f, s)
-	_ = dir
+	f.writeGen(s, nil)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envServeDir+"="+f.dir)
 	must(b, cmd.Start())
@@ -136,16 +119,6 @@ func benchProcess(b *testing.B, mode config.Mode) (addr string, pid int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func benchFixture(b *testing.B) (*fixture, string) {
-	f := newFixture(&testing.T{})
-	f.t = nil
-	dir, err := os.MkdirTemp("", "smtpdbench")
-	must(b, err)
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	f.dir = dir
-	return f, dir
 }
 
 // pidCPU is the user+system CPU time of process pid.
@@ -254,7 +227,7 @@ func benchHandshake(b *testing.B, serverConn func(net.Conn) *tls.Conn) {
 }
 
 func BenchmarkHandshakeBareCryptoTLS(b *testing.B) {
-	f := newFixture(&testing.T{})
+	f := newFixture(b)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{benchCert(b, f)}}
 	benchHandshake(b, func(c net.Conn) *tls.Conn { return tls.Server(c, cfg) })
 }
@@ -369,14 +342,8 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 // Reload latency: from the reload request on the control socket to a new
 // handshake that gets the new certificate.
 func BenchmarkReloadLatency(b *testing.B) {
-	f := newFixture(&testing.T{})
-	dir, err := os.MkdirTemp("", "smtpdrl")
-	must(b, err)
-	defer os.RemoveAll(dir)
-	f.dir = dir
-	t := &testing.T{}
-	f.t = t
-	gens := []string{f.writeGen(testSettings(config.ModeAvailable), nil), f.writeGen(testSettings(config.ModeAvailable), f.newChainSameRoot(t))}
+	f := newFixture(b)
+	gens := []string{f.writeGen(testSettings(config.ModeAvailable), nil), f.writeGen(testSettings(config.ModeAvailable), f.newChainSameRoot(b))}
 	fps := map[string]string{}
 	for _, g := range gens {
 		l, err := config.LoadGeneration(f.dir, g, testHostEnv())

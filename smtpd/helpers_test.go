@@ -24,14 +24,14 @@ const testHost = "mail.example.test"
 
 // fixture is a config directory with a test PKI.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	chain *testpki.Chain
 	roots *x509.CertPool
 	n     int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, testHost)
 	roots := x509.NewCertPool()
@@ -41,7 +41,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // shortTempDir keeps Unix socket paths under the 108-byte limit.
-func shortTempDir(t *testing.T) string {
+func shortTempDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "smtpd")
 	if err != nil {

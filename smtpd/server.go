@@ -103,6 +103,13 @@ func checkConfig(cfg Config) error {
 	if cfg.SpoolDir == "" {
 		return errors.New("no spool directory")
 	}
+	// Config may be built by hand (tests of other packages): the same
+	// rule as config.Settings.Check, or every peer would be refused.
+	l := cfg.Limits
+	if l.MaxMessageBytes <= 0 || l.MaxRecipients <= 0 || l.MaxConnections <= 0 || l.MaxConnectionsPerIP <= 0 ||
+		l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.HandshakeTimeout.Duration <= 0 {
+		return errors.New("limits and timeouts must all be positive")
+	}
 	return nil
 }
 
