@@ -149,7 +149,11 @@ func (t *txn) switchReloadVerify(gen string) Result {
 	}
 	t.res.Applied = true
 	t.res.Message = fmt.Sprintf("generation %s is live and verified: %s", gen, serving(t.target, listen))
-	t.report(StepDone, StepOK, t.res.Message)
+	detail := "live and verified"
+	if gens, err := t.store.Generations(); err == nil {
+		detail += fmt.Sprintf("; %d generation(s) on disk for rollback", len(gens))
+	}
+	t.report(StepDone, StepOK, detail)
 	return *t.res
 }
 
