@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,4 +254,36 @@ func TestConnectionLimits(t *testing.T) {
 		defer c.close()
 		return strings.HasPrefix(c.reply(), "220 ")
 	})
+}
+
+func TestBDATDeliveryAndBareLF(t *testing.T) {
+	f := newFixture(t)
+	f.writeGen(testSettings(config.ModeAvailable), nil)
+	srv, _ := startServer(t, f)
+	c := dial(t, srv.Addr().String())
+	c.reply()
+	c.expect("EHLO chunk.example", "250-")
+	c.expect("MAIL FROM:<a@example.org>", "250 ")
+	c.expect("RCPT TO:<b@example.test>", "250 ")
+	part1, part2 := "Subject: chunked\r\n\r\n", "in two chunks\r\n"
+	c.send(fmt.Sprintf("BDAT %d\r\n%s", len(part1), part1))
+	if r := c.reply(); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("first chunk: %q", r)
+	}
+	c.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(part2), part2))
+	m := spooled(t, f, queuedID(t, c.reply()))
+	if !strings.HasSuffix(m, part1+part2) {
+		t.Fatalf("stored %q", m)
+	}
+
+	c.expect("MAIL FROM:<a@example.org>", "250 ")
+	c.expect("RCPT TO:<b@example.test>", "250 ")
+	bad := "Subject: x\r\n\r\nbare\nLF\r\n"
+	c.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(bad), bad))
+	if r := c.reply(); r != bareReply {
+		t.Fatalf("bare LF in BDAT: %q", r)
+	}
+	if n := len(newMessages(t, f)); n != 1 {
+		t.Fatalf("%d messages", n)
+	}
 }

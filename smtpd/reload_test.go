@@ -270,3 +270,21 @@ func tlsSession(addr string, f *fixture) error {
 	}
 	return nil
 }
+
+func TestReloadSamePortOtherAddressExplainsRestart(t *testing.T) {
+	f := newFixture(t)
+	s := testSettings(config.ModeAvailable)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s.Listen = fmt.Sprintf("127.0.0.1:%d", port)
+	f.writeGen(s, nil)
+	srv, _ := startServer(t, f)
+	s.Listen = fmt.Sprintf(":%d", port) // all addresses, same port
+	f.writeGen(s, nil)
+	res, err := ReloadDir(srv, f.dir, testHostEnv())
+	if err == nil || !strings.Contains(res.Message, "restart it") || res.Listen != fmt.Sprintf("127.0.0.1:%d", port) {
+		t.Fatalf("got %+v, %v", res, err)
+	}
+}

@@ -212,6 +212,12 @@ func (s *Server) Reload(cfg Config) error {
 	if cfg.Listen != s.cfg.Listen {
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
+			if samePort(cfg.Listen, s.ln.Addr()) {
+				// Binding first is what keeps peers from ever seeing a
+				// refusal, and the port is ours: a restart is the way.
+				return fmt.Errorf("listen on %s: %w: this listener holds port %s on %s; to move to another address on the same port, restart it (smtptls stop, then smtptls serve)",
+					cfg.Listen, err, portOf(s.ln.Addr().String()), s.ln.Addr())
+			}
 			return fmt.Errorf("listen on %s: %w (still serving on %s)", cfg.Listen, err, s.ln.Addr())
 		}
 		newLn = ln
@@ -460,6 +466,19 @@ func (s *Server) refuse(c net.Conn, host, why, ip string) {
 	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	fmt.Fprintf(c, "421 4.7.0 %s Error: %s, try again later\r\n", host, why)
 	s.log.Warn("connection refused", "peer", c.RemoteAddr().String(), "reason", why)
+}
+
+func samePort(listen string, cur net.Addr) bool {
+	p := portOf(listen)
+	return p != "" && p != "0" && p == portOf(cur.String())
+}
+
+func portOf(hostport string) string {
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 func remoteIP(c net.Conn) string {
