@@ -22,7 +22,7 @@ import (
 
 // applyTestBinary builds smtptls into the test's temp dir: apply starts the
 // listener detached from it, and crash tests kill it.
-func applyTestBinary(t *testing.T) string {
+func applyTestBinary(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "smtptls")
 	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
@@ -35,13 +35,13 @@ func applyTestBinary(t *testing.T) string {
 // applyEnv is one config directory driven through the real binary, with
 // its listener stopped when the test ends.
 type applyEnv struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	dir  string
 	port int
 }
 
-func newApplyEnv(t *testing.T) *applyEnv {
+func newApplyEnv(t testing.TB) *applyEnv {
 	t.Helper()
 	a := &applyEnv{t: t, bin: applyTestBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: applyFreePort(t)}
 	t.Cleanup(func() {
@@ -96,7 +96,7 @@ type pki struct {
 	fp                  string
 }
 
-func writePKI(t *testing.T, tag string) pki {
+func writePKI(t testing.TB, tag string) pki {
 	t.Helper()
 	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, "mail.example.test")
 	d := t.TempDir()
@@ -122,7 +122,7 @@ func (a *applyEnv) applyArgs(mode string, p pki, extra ...string) []string {
 	return append(args, extra...)
 }
 
-func applyFreePort(t *testing.T) int {
+func applyFreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,7 +135,7 @@ func applyFreePort(t *testing.T) int {
 // opensslServed connects with openssl s_client -starttls smtp, verifying
 // against caFile and the host name, and returns the SHA-256 of the leaf the
 // server sent.
-func opensslServed(t *testing.T, addr, caFile, name string) string {
+func opensslServed(t testing.TB, addr, caFile, name string) string {
 	t.Helper()
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
@@ -167,7 +167,7 @@ func opensslServed(t *testing.T, addr, caFile, name string) string {
 
 // assertNoKeyIn fails when any 16-character run of the key's base64 body
 // appears in out.
-func assertNoKeyIn(t *testing.T, what, out string, keyPEM []byte) {
+func assertNoKeyIn(t testing.TB, what, out string, keyPEM []byte) {
 	t.Helper()
 	b, _ := pem.Decode(keyPEM)
 	if b == nil {
@@ -188,7 +188,7 @@ func assertNoKeyIn(t *testing.T, what, out string, keyPEM []byte) {
 }
 
 // leafFP is the SHA-256 hex of the first certificate in certPEM.
-func leafFP(t *testing.T, certPEM []byte) string {
+func leafFP(t testing.TB, certPEM []byte) string {
 	t.Helper()
 	b, _ := pem.Decode(certPEM)
 	if b == nil {
