@@ -1,6 +1,3 @@
-// Package smtpd is the bundled SMTP listener: go-smtp on the wire, with the
-// TLS modes, limits, durable spool and live reload that go-smtp leaves to
-// its users.
 package smtpd
 
 import (
