@@ -158,7 +158,7 @@ func clampTime(t, lo, hi time.Time) time.Time {
 // buildChain walks from the leaf through pool (the bundle plus extra
 // certificates from the certificate field), order and duplicates not
 // mattering, then the system roots.
-func buildChain(leaf *certInfo, pool []*certInfo, roots *x509.CertPool, now time.Time) chain {
+func buildChain(leaf *certInfo, pool []*certInfo, rootsFn func() *x509.CertPool, now time.Time) chain {
 	bySubject := make(map[string][]*certInfo, len(pool))
 	for _, c := range pool {
 		k := string(c.Cert.RawSubject)
@@ -195,7 +195,7 @@ func buildChain(leaf *certInfo, pool []*certInfo, roots *x509.CertPool, now time
 			break
 		}
 		if next == nil {
-			if roots != nil {
+			if roots := rootsFn(); roots != nil {
 				opts := x509.VerifyOptions{Roots: roots, CurrentTime: clampTime(now, cur.Cert.NotBefore, cur.Cert.NotAfter), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
 				if chains, err := cur.Cert.Verify(opts); err == nil && len(chains) > 0 {
 					for _, c := range chains[0][1:] {
@@ -245,9 +245,14 @@ func (c *Checker) Check(in Input) Report {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	roots := in.Roots
-	if roots == nil {
-		roots = c.roots
+	roots := func() *x509.CertPool {
+		switch {
+		case in.Roots != nil:
+			return in.Roots
+		case in.LoadRoots != nil:
+			return in.LoadRoots()
+		}
+		return c.roots
 	}
 	cp := c.certField(in.Certificate)
 	kp := c.keyField(in.Key, in.Passphrase)

@@ -73,7 +73,7 @@ func NewChecker(roots *x509.CertPool) *Checker {
 
 // Check is the full check without caching.
 func Check(in Input) Report {
-	return NewChecker(in.Roots).Check(in)
+	return NewChecker(nil).Check(in)
 }
 
 func (c *Checker) certField(text string) *certParse {

@@ -53,6 +53,11 @@ type Input struct {
 	// Roots is the system trust pool used to tell whether a chain that ends
 	// at an intermediate is anchored anyway; nil means none.
 	Roots *x509.CertPool
+	// LoadRoots, when Roots is nil, is called only if the chain needs the
+	// system pool (its top is not a pasted root). Loading the system store
+	// costs more than the whole check, so one-shot callers pass
+	// SystemRoots here instead of calling it up front.
+	LoadRoots func() *x509.CertPool `json:"-"`
 }
 
 // Material is what will be written on save.

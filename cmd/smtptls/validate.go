@@ -77,7 +77,7 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "smtptls validate: --cert FILE and --key FILE are required (see smtptls validate --help)")
 		return exitUsage
 	}
-	in := validate.Input{Hostname: *hostname, Now: e.now(), Roots: validate.SystemRoots()}
+	in := validate.Input{Hostname: *hostname, Now: e.now(), LoadRoots: validate.SystemRoots}
 	var err error
 	if in.Certificate, err = validateReadField(*certFile); err != nil {
 		return validateFileError(e, "--cert", err)
