@@ -125,7 +125,7 @@ func (t *txn) switchReloadVerify(gen string) Result {
 	}
 	listen, msg, ok := t.reload(gen)
 	if !ok {
-		return t.rollback(StepReload, msg)
+		return t.rollback(StepReload, msg+bindHint(msg, t.target.Settings.Listen))
 	}
 	t.res.Listen = listen
 	t.report(StepReload, StepOK, msg)
@@ -394,4 +394,17 @@ func shortFP(fp string) string {
 		return "(none)"
 	}
 	return "sha256:" + fp
+}
+
+// bindHint says what to do about the two ways a listen address fails that
+// admins meet most: the port is taken (often by the MTA being replaced), or
+// it is privileged.
+func bindHint(msg, listen string) string {
+	switch {
+	case strings.Contains(msg, "address already in use"):
+		return fmt.Sprintf(" (hint: another program already listens on %s, often the MTA this gateway runs; stop it or choose another address with --listen)", listen)
+	case strings.Contains(msg, "bind: permission denied"):
+		return fmt.Sprintf(" (hint: ports below 1024 need root or CAP_NET_BIND_SERVICE; run as root or choose a port above 1024 with --listen, not %s)", listen)
+	}
+	return ""
 }

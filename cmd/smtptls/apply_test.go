@@ -257,3 +257,37 @@ func TestConcurrentApplies(t *testing.T) {
 		t.Errorf("served %s, want the first apply's %s", got, two.fp)
 	}
 }
+
+// TestFirstApplyOnATakenPort is the first-time admin whose port is held by
+// the MTA being replaced: the listener cannot start, the apply rolls back
+// to nothing applied, says why and what to do, and leaves no process.
+func TestFirstApplyOnATakenPort(t *testing.T) {
+	a := newApplyEnv(t)
+	one := writePKI(t, "one")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	args := a.applyArgs("available", one)
+	args[len(args)-1] = busy.Addr().String()
+	out, errOut, code := a.run(args...)
+	if code != exitFail {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"FAIL reload", "address already in use", "another program already listens on " + busy.Addr().String(), "none runs now"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if cur, _ := config.CurrentGeneration(a.dir); cur != "" {
+		t.Errorf("generation %s left live after a failed first apply", cur)
+	}
+	out, _, code = a.run("status", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(out, "not running") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(a.dir, config.PidFile)); !os.IsNotExist(err) {
+		t.Errorf("pid file left behind: %v", err)
+	}
+}
