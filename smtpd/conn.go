@@ -263,6 +263,9 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	// over TLS: the handshake is over (a failure was seen in Write).
 	if c.tlsStarted.Load() && !c.failed.Load() && c.hsPending.CompareAndSwap(true, false) {
 		c.busy.Store(false)
+		if st, ok := c.hs.connState(); ok {
+			c.info.setTLS(st)
+		}
 	}
 	if c.srv.stopping.Load() && !c.busy.Load() {
 		t = time.Now()
@@ -310,6 +313,22 @@ type handshakeTrace struct {
 	peerAlert string // plaintext alert from the peer
 	ourAlert  string // plaintext alert we sent
 	readErr   error
+	state     *tls.ConnectionState // from VerifyConnection, before Finished
+}
+
+func (h *handshakeTrace) setState(st tls.ConnectionState) {
+	h.mu.Lock()
+	h.state = &st
+	h.mu.Unlock()
+}
+
+func (h *handshakeTrace) connState() (tls.ConnectionState, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state == nil {
+		return tls.ConnectionState{}, false
+	}
+	return *h.state, true
 }
 
 func (h *handshakeTrace) sawRead(b []byte, err error) {

@@ -137,3 +137,19 @@ func TestSTARTTLSCommandInjectionIsDropped(t *testing.T) {
 		})
 	}
 }
+
+func TestSessionLogRecordsTLSWithoutAnyCommand(t *testing.T) {
+	f := newFixture(t)
+	f.writeGen(testSettings(config.ModeRequired), nil)
+	srv, lb := startServer(t, f)
+	c := dial(t, srv.Addr().String())
+	c.reply()
+	c.expect("EHLO quiet.example", "250-")
+	st := c.starttls(f.roots)
+	c.tc.Close()
+	waitFor(t, func() bool { return strings.Contains(lb.String(), "msg=session") })
+	want := `tls="TLSv1.3 ` + tls.CipherSuiteName(st.CipherSuite) + `"`
+	if !strings.Contains(lb.String(), want) || !strings.Contains(lb.String(), `result="no mail"`) {
+		t.Fatalf("session log lacks %s:\n%s", want, lb.String())
+	}
+}
