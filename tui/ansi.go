@@ -40,3 +40,5 @@ func wrap(s string, w int) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func ansiWidth(s string) int { return ansi.StringWidth(s) }

@@ -31,6 +31,9 @@ type Common struct {
 	// keystroke-typed paste: no binding may fire from it.
 	Burst   bool
 	lastKey time.Time
+	// Later delivers msg after d (tea.Tick); tests replace it to control
+	// debounce timers.
+	Later func(d time.Duration, msg tea.Msg) tea.Cmd
 }
 
 func newCommon(st Styles, now func() time.Time) *Common {
@@ -43,7 +46,9 @@ func newCommon(st Styles, now func() time.Time) *Common {
 	h.Styles.FullDesc = st.HelpDesc
 	h.Styles.FullSeparator = st.HelpSep
 	h.Styles.Ellipsis = st.HelpSep
-	return &Common{Width: 80, Height: 24, Styles: st, Keys: DefaultKeyMap(), Help: h, Now: now}
+	return &Common{Width: 80, Height: 24, Styles: st, Keys: DefaultKeyMap(), Help: h, Now: now, Later: func(d time.Duration, msg tea.Msg) tea.Cmd {
+		return tea.Tick(d, func(time.Time) tea.Msg { return msg })
+	}}
 }
 
 // observe records a key and sets Burst for it.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -81,9 +82,11 @@ type fieldScreen struct {
 func newFieldScreen(c *Common, s *shared, f validate.Field) *fieldScreen {
 	fs := &fieldScreen{Common: c, s: s, field: f, f: s.field(f)}
 	fs.path = textinput.New()
+	fs.path.Cursor.SetMode(cursor.CursorStatic) // no blink timer: fewer redraws over SSH
 	fs.path.Prompt = "File: "
 	fs.path.Placeholder = "/path/to/file.pem"
 	fs.pass = textinput.New()
+	fs.pass.Cursor.SetMode(cursor.CursorStatic) // no blink timer: fewer redraws over SSH
 	fs.pass.Prompt = "Pass phrase: "
 	fs.pass.EchoMode = textinput.EchoPassword
 	fs.pass.EchoCharacter = '•'
@@ -154,6 +157,7 @@ func (fs *fieldScreen) updateField(k tea.KeyMsg) (nav, tea.Cmd) {
 		case key.Matches(k, keys.LoadFile):
 			fs.input = inputPath
 			fs.completed = nil
+			fs.path.SetValue("")
 			return stay, fs.path.Focus()
 		case key.Matches(k, keys.Clear):
 			fs.f.Clear()
@@ -172,7 +176,7 @@ func (fs *fieldScreen) updateField(k tea.KeyMsg) (nav, tea.Cmd) {
 		return stay, nil // part of a typed-out paste: neither text nor a binding
 	}
 	if fs.f.Update(k) {
-		return stay, fs.changed(k.Paste || len(k.Runes) > 1)
+		return stay, fs.changed(k.Paste)
 	}
 	return stay, nil
 }
@@ -186,7 +190,7 @@ func (fs *fieldScreen) changed(now bool) tea.Cmd {
 		return fs.check(fs.seq)
 	}
 	seq, field := fs.seq, fs.field
-	return tea.Tick(debounce, func(time.Time) tea.Msg { return fieldDebounceMsg{field: field, seq: seq} })
+	return fs.Later(debounce, fieldDebounceMsg{field: field, seq: seq})
 }
 
 // validateNow checks the field as it is, for a screen being entered.
@@ -360,7 +364,23 @@ func (fs *fieldScreen) resultLines() []string {
 	for _, r := range fs.res.Recognised {
 		add(st.OK.Render, "✓ ", r)
 	}
+	repeats := map[string]int{}
 	for _, d := range diags {
+		if d.Severity != validate.SevError {
+			repeats[d.Code]++
+		}
+	}
+	shown := map[string]bool{}
+	for _, d := range diags {
+		if d.Severity != validate.SevError {
+			if shown[d.Code] {
+				continue
+			}
+			shown[d.Code] = true
+			if n := repeats[d.Code]; n > 1 {
+				d.Message += fmt.Sprintf(" (and %d more like it)", n-1)
+			}
+		}
 		switch d.Severity {
 		case validate.SevWarning:
 			add(st.Warn.Render, "! ", lineRef(d)+d.Message+" "+d.Hint)
@@ -371,8 +391,12 @@ func (fs *fieldScreen) resultLines() []string {
 			add(st.Muted.Render, "i ", lineRef(d)+d.Message)
 		}
 	}
+	seenFix := map[string]bool{}
 	for _, f := range fs.res.Fixes {
-		add(st.Fix.Render, "↻ ", "On save: "+f)
+		if !seenFix[f] {
+			seenFix[f] = true
+			add(st.Fix.Render, "↻ ", "On save: "+f)
+		}
 	}
 	if fs.field == validate.FieldKey && fs.passAccepted() && fs.res.OK() {
 		add(st.OK.Render, "✓ ", "Decrypted in memory with your pass phrase; it is stored unencrypted (0600) so the listener can start unattended.")

@@ -106,7 +106,7 @@ func (g *generateScreen) View() string {
 	}
 	if g.csr != "" {
 		b.WriteString(st.OK.Render("✓ Key and certificate request made for "+g.s.hostname+".") + "\n")
-		fmt.Fprintf(&b, "Request: %s\nKey:     %s %s\n\n", st.Code.Render(g.csrPath), st.Code.Render(g.keyPath), st.Muted.Render("(0600, never shown)"))
+		fmt.Fprintf(&b, "Request saved to\n  %s\nKey saved to (0600, never shown)\n  %s\n", st.Code.Render(g.csrPath), st.Code.Render(g.keyPath))
 		b.WriteString(g.csr)
 		b.WriteString("\n" + wrap("Send the request to your CA (c copies it). When the certificate comes back, run smtptls again, paste it, and load the key file above with ctrl+o on the key step.", g.w))
 		if g.note != "" {

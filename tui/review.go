@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	"github.com/charmbracelet/bubbles/viewport"
@@ -37,6 +38,7 @@ func newReviewScreen(c *Common, s *shared) *reviewScreen {
 	r := &reviewScreen{Common: c, s: s, vp: viewport.New(80, 10)}
 	r.vp.KeyMap = viewport.KeyMap{} // scrolling keys come from our key map
 	r.host = textinput.New()
+	r.host.Cursor.SetMode(cursor.CursorStatic) // no blink timer: fewer redraws over SSH
 	r.host.Prompt = "Host name: "
 	return r
 }
@@ -217,6 +219,28 @@ func (r *reviewScreen) content() string {
 			host += st.Warn.Render("  ! the certificate does not cover this name")
 		}
 		row("Host name", host+st.Muted.Render("  (h to edit)"))
+	} else {
+		row("Host name", r.s.hostname+st.Muted.Render("  (h to edit)"))
+	}
+	var errs, warns, infos []validate.Diagnostic
+	for _, d := range rep.Diagnostics {
+		switch d.Severity {
+		case validate.SevError:
+			errs = append(errs, d)
+		case validate.SevWarning:
+			warns = append(warns, d)
+		default:
+			infos = append(infos, d)
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\n" + st.Err.Render(fmt.Sprintf("✗ %d problem(s) must be fixed before applying:", len(errs))) + "\n")
+		for _, d := range errs {
+			r.diag(&b, st.Err.Render("✗ "), d)
+		}
+		b.WriteString("\n")
+	}
+	if sum := rep.Summary; sum != nil {
 		b.WriteString("\n" + st.Heading.Render("Certificate") + "\n")
 		row("  Subject", sum.Subject)
 		row("  Names", strings.Join(sum.SANs, ", "))
@@ -246,23 +270,6 @@ func (r *reviewScreen) content() string {
 		if sum.TLSA != "" {
 			b.WriteString("\n" + st.Heading.Render("DANE TLSA record") + st.Muted.Render(" (t copies it)") + "\n")
 			b.WriteString("  " + st.Code.Render(r.tlsaRecord()) + "\n")
-		}
-	}
-	var errs, warns, infos []validate.Diagnostic
-	for _, d := range rep.Diagnostics {
-		switch d.Severity {
-		case validate.SevError:
-			errs = append(errs, d)
-		case validate.SevWarning:
-			warns = append(warns, d)
-		default:
-			infos = append(infos, d)
-		}
-	}
-	if len(errs) > 0 {
-		b.WriteString("\n" + st.Err.Render(fmt.Sprintf("✗ %d problem(s) must be fixed before applying:", len(errs))) + "\n")
-		for _, d := range errs {
-			r.diag(&b, st.Err.Render("✗ "), d)
 		}
 	}
 	if len(warns) > 0 {
