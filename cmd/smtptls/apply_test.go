@@ -291,3 +291,30 @@ func TestFirstApplyOnATakenPort(t *testing.T) {
 		t.Errorf("pid file left behind: %v", err)
 	}
 }
+
+func TestApplyJSONWhenLocked(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cfg")
+	st, err := config.OpenStore(dir, config.ThisHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := st.Lock("smtptls setup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	var out, errOut strings.Builder
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, host: config.ThisHost(), now: time.Now, exe: "/nonexistent"}
+	code := run(context.Background(), e, []string{"apply", "--config-dir", dir, "--mode", "disabled", "--json"})
+	var r apply.Result
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out.String())
+	}
+	if code != exitUsage || !r.EnvironmentError || r.LockHolder == nil || r.LockHolder.Command != "smtptls setup" || r.Applied {
+		t.Errorf("exit %d, result %+v", code, r)
+	}
+	code = run(context.Background(), e, []string{"rollback", "--config-dir", dir})
+	if code != exitUsage || !strings.Contains(errOut.String(), "smtptls rollback: another apply is in progress") {
+		t.Errorf("rollback while locked: exit %d, stderr %q", code, errOut.String())
+	}
+}
