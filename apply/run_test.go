@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -367,13 +368,18 @@ func TestKeepsFiveGenerations(t *testing.T) {
 
 func TestResultJSONCarriesNoKey(t *testing.T) {
 	f := newFixture(t)
+	var logs strings.Builder
+	f.deps.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	req := f.request(config.ModeAvailable, "a")
 	r := f.mustApply(req)
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertNoKey(t, string(b)+fmtSteps(f.steps), req.Key)
+	if !strings.Contains(logs.String(), "step=verify status=ok") {
+		t.Errorf("steps not logged:\n%s", logs.String())
+	}
+	assertNoKey(t, string(b)+fmtSteps(f.steps)+logs.String(), req.Key)
 	req.DryRun = true
 	other := testpki.MustChain(f.now, testpki.ECDSAP256, "mail.example.test")
 	req.Cert, req.Key = other.Leaf.PEM(), other.Leaf.KeyPEM()

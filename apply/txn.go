@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -59,6 +60,13 @@ func (t *txn) report(name StepName, st StepStatus, detail string) {
 	s := Step{Name: name, Status: st, Detail: detail}
 	if st != StepRunning {
 		t.res.Steps = append(t.res.Steps, s)
+		// Details name generations, addresses and fingerprints, never key
+		// material, so they are safe in any log.
+		lvl := slog.LevelInfo
+		if st == StepFailed {
+			lvl = slog.LevelWarn
+		}
+		t.d.Log.Log(t.ctx, lvl, "apply step", "dir", t.dir, "step", string(name), "status", string(st), "detail", detail)
 	}
 	if t.progress != nil {
 		t.progress(s)
