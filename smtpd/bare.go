@@ -28,7 +28,7 @@ type lineEndings struct {
 }
 
 func newLineEndings(r io.Reader, normalize bool) *lineEndings {
-	return &lineEndings{r: r, normalize: normalize, buf: make([]byte, 16<<10)}
+	return &lineEndings{r: r, normalize: normalize, buf: make([]byte, 4<<10)}
 }
 
 func (l *lineEndings) Read(p []byte) (int, error) {

@@ -94,10 +94,13 @@ func benchSession(addr string, useTLS bool) error {
 
 // benchProcess runs the listener as a child process (the test binary in
 // serve mode), so its CPU can be told apart from the load generator's.
-func benchProcess(b *testing.B, mode config.Mode) (addr string, pid int) {
+func benchProcess(b *testing.B, mode config.Mode, spoolDir string) (addr string, pid int) {
 	b.Helper()
 	f := newFixture(b)
 	s := testSettings(mode)
+	if spoolDir != "" {
+		s.SpoolDir = spoolDir
+	}
 	s.Limits.MaxConnections = 5000
 	s.Limits.MaxConnectionsPerIP = 5000
 	f.writeGen(s, nil)
@@ -133,8 +136,8 @@ func pidCPU(b *testing.B, pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
-func benchSessions(b *testing.B, mode config.Mode, useTLS bool) {
-	addr, pid := benchProcess(b, mode)
+func benchSessions(b *testing.B, mode config.Mode, useTLS bool, spoolDir string) {
+	addr, pid := benchProcess(b, mode, spoolDir)
 	var failed atomic.Int64
 	b.SetParallelism(32) // 32 × GOMAXPROCS concurrent senders, like a busy MX
 	b.ResetTimer()
@@ -164,9 +167,21 @@ func benchSessions(b *testing.B, mode config.Mode, useTLS bool) {
 
 // STARTTLS (ECDSA P-256) sessions, each delivering 1 KB to the durable
 // spool; the load generator shares the two cores.
-func BenchmarkSessionsSTARTTLS(b *testing.B) { benchSessions(b, config.ModeRequired, true) }
+func BenchmarkSessionsSTARTTLS(b *testing.B) { benchSessions(b, config.ModeRequired, true, "") }
 
-func BenchmarkSessionsPlaintext(b *testing.B) { benchSessions(b, config.ModeAvailable, false) }
+func BenchmarkSessionsPlaintext(b *testing.B) { benchSessions(b, config.ModeAvailable, false, "") }
+
+// The same STARTTLS run with the spool on tmpfs, where fsync is free: NOT
+// durable, only to show how much of the figure above is the disk's.
+func BenchmarkSessionsSTARTTLSTmpfsSpool(b *testing.B) {
+	if fi, err := os.Stat("/dev/shm"); err != nil || !fi.IsDir() {
+		b.Skip("no /dev/shm tmpfs on this machine")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "smtpdspool")
+	must(b, err)
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	benchSessions(b, config.ModeRequired, true, dir)
+}
 
 // threadCPU is the CPU time of the calling OS thread.
 func threadCPU() time.Duration {

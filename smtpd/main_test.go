@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 )
@@ -16,6 +17,14 @@ const envServeDir = "SMTPD_TEST_SERVE_DIR"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(envServeDir); dir != "" {
+		// SMTPD_TEST_CPUPROFILE profiles the listener process of the
+		// session benchmarks, which -cpuprofile cannot reach.
+		if p := os.Getenv("SMTPD_TEST_CPUPROFILE"); p != "" {
+			if f, err := os.Create(p); err == nil {
+				_ = pprof.StartCPUProfile(f)
+				defer pprof.StopCPUProfile()
+			}
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
 		err := Run(ctx, dir, RunOptions{
@@ -24,8 +33,10 @@ func TestMain(m *testing.M) {
 		})
 		if err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
+			pprof.StopCPUProfile()
 			os.Exit(2)
 		}
+		pprof.StopCPUProfile()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
