@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -41,6 +43,104 @@ func TestServeCommands(t *testing.T) {
 	t.Run("detach reload stop", func(t *testing.T) { testServeDetachReloadStop(t, newServeEnv(t, bin)) })
 	t.Run("foreground SIGTERM", func(t *testing.T) { testServeForegroundExitsZeroOnSIGTERM(t, newServeEnv(t, bin)) })
 	t.Run("usage and start failure", func(t *testing.T) { testServeUsageAndStartFailure(t, newServeEnv(t, bin)) })
+	t.Run("kill -9 after 250 and during DATA", func(t *testing.T) { testServeKilledKeepsAcknowledgedMail(t, newServeEnv(t, bin)) })
+}
+
+// The real binary, detached, killed with SIGKILL: right after it said 250
+// the message is complete in spool/new; killed in the middle of a second
+// DATA, nothing partial appears there; and it starts again afterwards.
+func testServeKilledKeepsAcknowledgedMail(t *testing.T, s *serveEnv) {
+	s.writeGen(config.ModeAvailable, nil)
+	if out, e, code := s.run("serve", "--detach", "--config-dir", s.dir); code != 0 {
+		t.Fatalf("serve --detach: %d %s%s", code, out, e)
+	}
+	pidB, err := os.ReadFile(filepath.Join(s.dir, config.PidFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(pidB), &pid)
+	st := stateOf(t, s)
+	c, err := net.DialTimeout("tcp", st, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	expect := func(send, want string) string {
+		t.Helper()
+		if send != "" {
+			c.Write([]byte(send))
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %q: %v", send, err)
+			}
+			if len(line) > 3 && line[3] == '-' {
+				continue
+			}
+			if !strings.HasPrefix(line, want) {
+				t.Fatalf("after %q: %q, want %q", send, line, want)
+			}
+			return strings.TrimSpace(line)
+		}
+	}
+	expect("", "220 ")
+	expect("EHLO kill.example\r\n", "250 ")
+	expect("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n", "250 ")
+	expect("", "250 ")
+	expect("", "354 ")
+	body := "Subject: acked\r\n\r\n" + strings.Repeat("line of the acknowledged message\r\n", 100) + "END\r\n"
+	id := strings.TrimPrefix(expect(body+".\r\n", "250 2.0.0 Ok: queued as "), "250 2.0.0 Ok: queued as ")
+	expect("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n", "250 ")
+	expect("", "250 ")
+	expect("", "354 ")
+	c.Write([]byte("Subject: half\r\n\r\n" + strings.Repeat("partial\r\n", 1000)))
+	tmp := filepath.Join(s.dir, "spool", "tmp")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if e, _ := os.ReadDir(tmp); len(e) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second message never reached spool/tmp")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for running(pid) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	newDir := filepath.Join(s.dir, "spool", "new")
+	entries, _ := os.ReadDir(newDir)
+	if len(entries) != 1 || entries[0].Name() != id {
+		t.Fatalf("spool/new holds %v, want exactly the acknowledged %s", entries, id)
+	}
+	got, _ := os.ReadFile(filepath.Join(newDir, id))
+	if !strings.HasSuffix(string(got), body) {
+		t.Fatalf("acknowledged message incomplete: %d bytes", len(got))
+	}
+	// The stale socket and pid file do not stop a new start.
+	if out, e, code := s.run("serve", "--detach", "--config-dir", s.dir); code != 0 {
+		t.Fatalf("restart after kill -9: %d %s%s", code, out, e)
+	}
+}
+
+func stateOf(t *testing.T, s *serveEnv) string {
+	t.Helper()
+	out, e, code := s.run("reload", "--config-dir", s.dir, "--json")
+	if code != 0 {
+		t.Fatalf("reload: %d %s", code, e)
+	}
+	var res struct{ Listen string }
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Listen == "" {
+		t.Fatalf("reload --json: %q %v", out, err)
+	}
+	return res.Listen
 }
 
 func newServeEnv(t *testing.T, bin string) *serveEnv {
