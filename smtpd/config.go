@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/smtptls/smtptls/config"
@@ -140,4 +141,29 @@ func parseCerts(data []byte) ([]*x509.Certificate, error) {
 
 func isSelfSigned(c *x509.Certificate) bool {
 	return c.IsCA && c.CheckSignatureFrom(c) == nil
+}
+
+// Warnings lists what a peer will dislike about the served certificate at
+// now. They do not stop a reload: the validate step of apply refuses these
+// before they get here, and a listener refusing its own renewal would be
+// worse.
+func (c Config) Warnings(now time.Time) []string {
+	if c.Certificate == nil || len(c.Certificate.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	var w []string
+	switch {
+	case now.After(leaf.NotAfter):
+		w = append(w, fmt.Sprintf("the certificate expired on %s: peers that verify will refuse it", leaf.NotAfter.UTC().Format("2006-01-02")))
+	case now.Before(leaf.NotBefore):
+		w = append(w, fmt.Sprintf("the certificate is not valid before %s", leaf.NotBefore.UTC().Format("2006-01-02 15:04 MST")))
+	}
+	if err := leaf.VerifyHostname(c.Hostname); err != nil {
+		w = append(w, fmt.Sprintf("the certificate does not cover the host name %s (names: %s)", c.Hostname, strings.Join(leaf.DNSNames, ", ")))
+	}
+	return w
 }

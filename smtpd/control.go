@@ -30,6 +30,9 @@ type ReloadResult struct {
 	// Fingerprint is the SHA-256 (lowercase hex) of the leaf now served,
 	// "" in disabled mode.
 	Fingerprint string `json:"fingerprint"`
+	// Warnings name what is served but will hurt: an expired certificate,
+	// one that does not cover the configured host name.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // State is what a running listener serves.

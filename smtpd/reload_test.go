@@ -288,3 +288,26 @@ func TestReloadSamePortOtherAddressExplainsRestart(t *testing.T) {
 		t.Fatalf("got %+v, %v", res, err)
 	}
 }
+
+func TestReloadWarnsAboutExpiredOrMismatchedCertificate(t *testing.T) {
+	f := newFixture(t)
+	f.writeGen(testSettings(config.ModeAvailable), nil)
+	srv, _ := startServer(t, f)
+	old := time.Now().AddDate(-2, 0, 0)
+	leaf, err := f.chain.Intermediate.Issue(testpki.Template{CommonName: "other.example", DNSNames: []string{"other.example"},
+		Now: old, NotBefore: old, NotAfter: old.AddDate(1, 0, 0)})
+	must(t, err)
+	f.writeGen(testSettings(config.ModeAvailable), &testpki.Chain{Root: f.chain.Root, Intermediate: f.chain.Intermediate, Leaf: leaf})
+	res, err := ReloadDir(srv, f.dir, testHostEnv())
+	must(t, err)
+	w := strings.Join(res.Warnings, "\n")
+	if !res.OK || !strings.Contains(w, "the certificate expired on") || !strings.Contains(w, "does not cover the host name "+testHost) {
+		t.Fatalf("warnings %q (ok %v)", w, res.OK)
+	}
+	f.writeGen(testSettings(config.ModeAvailable), nil)
+	res, err = ReloadDir(srv, f.dir, testHostEnv())
+	must(t, err)
+	if len(res.Warnings) != 0 {
+		t.Fatalf("good certificate warned: %q", res.Warnings)
+	}
+}

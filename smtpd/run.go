@@ -55,6 +55,9 @@ func Run(ctx context.Context, dir string, ro RunOptions) error {
 		return err
 	}
 
+	for _, w := range cfg.Warnings(srv.opts.Now()) {
+		ro.Logger.Warn("certificate", "warning", w)
+	}
 	d := &daemon{srv: srv, dir: dir, host: ro.Host, stop: make(chan struct{})}
 	go serveControl(ctl, d.handle)
 	if ro.Ready != nil {
@@ -145,6 +148,9 @@ func (d *daemon) reload() ReloadResult {
 		d.srv.log.Warn("reload refused; still serving the previous configuration", "reason", err.Error(),
 			"generation", res.Generation)
 	}
+	for _, w := range res.Warnings {
+		d.srv.log.Warn("certificate", "warning", w)
+	}
 	return res
 }
 
@@ -172,6 +178,7 @@ func ReloadDir(srv *Server, dir string, h config.Host) (ReloadResult, error) {
 	if a := srv.Addr(); a != nil {
 		res.Listen = a.String()
 	}
+	res.Warnings = cfg.Warnings(srv.opts.Now())
 	if err != nil {
 		res.Message = "reload refused, still serving generation " + orNone(cfg.Generation) + ": " + err.Error()
 	} else {

@@ -54,13 +54,18 @@ func cmdReload(ctx context.Context, e *env, args []string) int {
 	}
 	if *asJSON {
 		reloadJSON(e, res)
-	} else if res.OK {
-		fmt.Fprintln(e.stdout, res.Message)
-		if res.Fingerprint != "" {
-			fmt.Fprintf(e.stdout, "certificate SHA-256 %s\n", res.Fingerprint)
-		}
 	} else {
-		fmt.Fprintln(e.stderr, res.Message)
+		w := e.stdout
+		if !res.OK {
+			w = e.stderr
+		}
+		fmt.Fprintln(w, res.Message)
+		if res.OK && res.Fingerprint != "" {
+			fmt.Fprintf(w, "certificate SHA-256 %s\n", res.Fingerprint)
+		}
+		for _, warn := range res.Warnings {
+			fmt.Fprintf(w, "warning: %s\n", warn)
+		}
 	}
 	if !res.OK {
 		return exitFail
