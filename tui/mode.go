@@ -54,6 +54,7 @@ func (m *modeScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		case key.Matches(k, keys.Yes):
 			m.confirm = false
 			m.s.mode, m.s.requiredConfirmed = config.ModeRequired, true
+			m.s.modeChosen = true
 			return nav{act: actNext}, nil
 		case key.Matches(k, keys.No):
 			m.confirm = false
@@ -74,6 +75,7 @@ func (m *modeScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			return stay, nil
 		}
 		m.s.mode, m.s.requiredConfirmed = md, false
+		m.s.modeChosen = true
 		return nav{act: actNext}, nil
 	case key.Matches(k, keys.Keep) && m.keepable():
 		// Keep mode and certificate as installed: straight to review.

@@ -29,6 +29,9 @@ type shared struct {
 	// recovery screen's "reload"); the request then carries none.
 	keepMaterial bool
 	applied      bool
+	// modeChosen: the admin picked a mode (the preselected one does not
+	// count as input worth asking about on quit).
+	modeChosen bool
 }
 
 func (s *shared) field(f validate.Field) *PasteField {
@@ -60,7 +63,7 @@ func (s *shared) dirty() bool {
 	if s.applied {
 		return false
 	}
-	if s.mode != s.installed.Loaded.Settings.Mode {
+	if s.modeChosen && s.mode != s.installed.Loaded.Settings.Mode {
 		return true
 	}
 	for _, f := range []validate.Field{validate.FieldCertificate, validate.FieldKey, validate.FieldCABundle} {

@@ -368,7 +368,6 @@ func TestQuitAsksOnlyWhenSomethingWasEntered(t *testing.T) {
 	}
 
 	clean := newHarness(t).start(80, 24)
-	clean.m.s.mode = config.ModeDisabled
 	clean.press("ctrl+c")
 	if !clean.quit {
 		t.Fatal("ctrl+c with nothing entered should quit at once")
