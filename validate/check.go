@@ -318,7 +318,7 @@ func keyMismatch(leaf *certInfo, pub any, cp *certParse, bp *bundleParse) (Diagn
 				continue
 			}
 			on, ln := o.Name, leaf.Name
-			if on == ln {
+			if on == ln && !o.Cert.NotAfter.Equal(leaf.Cert.NotAfter) {
 				// A renewal mix-up: same name, told apart by expiry.
 				on = fmt.Sprintf("%s (expires %s)", o.Name, date(o.Cert.NotAfter))
 				ln = fmt.Sprintf("%s (expires %s)", leaf.Name, date(leaf.Cert.NotAfter))

@@ -18,6 +18,8 @@ const (
 	CodePEMBadBase64         Code = "pem_bad_base64"
 	CodePEMLineBreaks        Code = "pem_line_breaks_repaired"
 	CodeDERInvalid           Code = "der_invalid"
+	CodeDERNotPEM            Code = "der_not_pem"
+	CodePKCS12               Code = "pkcs12_not_pem"
 	CodeWrongBlockPrivateKey Code = "wrong_block_private_key"
 	CodeWrongBlockCert       Code = "wrong_block_certificate"
 	CodeWrongBlockPublicKey  Code = "wrong_block_public_key"
@@ -76,6 +78,8 @@ var codes = map[Code]codeInfo{
 	CodePEMBadBase64:         {SevError, "A block's base64 body does not decode.", "The block's base64 body is damaged (a character was changed or lost): copy it again from the original file."},
 	CodePEMLineBreaks:        {SevInfo, "A block had lost its line breaks (web form, chat) and was read anyway.", "Nothing to do: the line breaks are restored on save."},
 	CodeDERInvalid:           {SevError, "A block decodes but its contents are not a valid certificate or key.", "The block decodes but is not a valid {label}: copy it again from the original file, or re-download it from your CA."},
+	CodeDERNotPEM:            {SevError, "A binary (DER) certificate or key instead of PEM text.", "Convert it to PEM first: openssl x509 -inform der -in FILE -out cert.pem for a certificate, openssl pkey -inform der -in FILE -out key.pem for a key."},
+	CodePKCS12:               {SevError, "A PKCS#12 (.pfx/.p12) file instead of PEM text.", "Extract the parts (it asks for the export password): openssl pkcs12 -in FILE -clcerts -nokeys -out cert.pem; openssl pkcs12 -in FILE -nocerts -nodes -out key.pem; openssl pkcs12 -in FILE -cacerts -nokeys -out ca.pem"},
 	CodeWrongBlockPrivateKey: {SevError, "A private key where certificates belong.", "Move the private key to the key field; this field takes certificates only."},
 	CodeWrongBlockCert:       {SevError, "A certificate in the key field.", "Move the certificate to the certificate or CA bundle field; this field takes the private key only."},
 	CodeWrongBlockPublicKey:  {SevError, "A public key where the private key or a certificate belongs.", "A public key is not enough: paste the private key file that was generated together with the certificate request."},

@@ -346,3 +346,38 @@ func TestMismatchedKeyBlockIsNotEchoed(t *testing.T) {
 		t.Fatal("key echoed")
 	}
 }
+
+// TestInvisibleCharactersInBase64: copies out of web pages and office
+// programs bring no-break and zero-width spaces; they are whitespace.
+func TestInvisibleCharactersInBase64(t *testing.T) {
+	ch := testpki.MustChain(testNow, testpki.ECDSAP256)
+	lines := strings.Split(string(ch.Leaf.PEM()), "\n")
+	lines[2] = "\u00a0\u00a0" + lines[2] + "\u200b"
+	lines[3] = "\ufeff" + lines[3]
+	r := NewChecker(nil).Certificate(strings.Join(lines, "\r\n"), "", testNow)
+	if len(r.Diagnostics) != 0 || len(r.Recognised) != 1 {
+		t.Fatalf("%+v", r.Diagnostics)
+	}
+}
+
+// TestNotPEMExplained: binary DER, PKCS#12 and bare base64 are named, with
+// the conversion to run.
+func TestNotPEMExplained(t *testing.T) {
+	ch := testpki.MustChain(testNow, testpki.ECDSAP256)
+	blk, _ := pem.Decode(ch.Leaf.KeyPEM())
+	c := NewChecker(nil)
+	for _, tc := range []struct {
+		name, text, code, msg string
+		field                 func(string) FieldResult
+	}{
+		{"der cert", string(ch.Leaf.Cert.Raw), CodeDERNotPEM, "binary (DER) certificate", func(s string) FieldResult { return c.Certificate(s, "", testNow) }},
+		{"der key", string(blk.Bytes), CodeDERNotPEM, "binary (DER) private key", func(s string) FieldResult { return c.Key(s, nil) }},
+		{"bare base64", base64.StdEncoding.EncodeToString(ch.Intermediate.Cert.Raw), CodePEMNone, "without its -----BEGIN/-----END lines", func(s string) FieldResult { return c.Bundle(s, testNow) }},
+		{"filename", "cert.pem", CodePEMNone, "no PEM block", func(s string) FieldResult { return c.Certificate(s, "", testNow) }},
+	} {
+		r := tc.field(tc.text)
+		if len(r.Diagnostics) != 1 || r.Diagnostics[0].Code != tc.code || !strings.Contains(r.Diagnostics[0].Message, tc.msg) {
+			t.Errorf("%s: %+v", tc.name, r.Diagnostics)
+		}
+	}
+}

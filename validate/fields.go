@@ -42,6 +42,9 @@ func fieldPrecheck(f Field, text string, emptyCode Code) (blocks []block, ds []D
 		return nil, nil, true
 	}
 	if len(sc.Blocks) == 0 {
+		if d, ok := explainNotPEM(f, text); ok {
+			return nil, []Diagnostic{d}, true
+		}
 		return nil, []Diagnostic{diag(f, CodePEMNone, 1, fmt.Sprintf("The %s has text but no PEM block (no -----BEGIN ...----- line).", fieldTitle[f]), "{expect}", expectIn[f])}, true
 	}
 	for _, b := range sc.Blocks {
@@ -351,14 +354,14 @@ func asSigner(k any, b block) (crypto.Signer, *Diagnostic) {
 	case ed25519.PrivateKey:
 		return k, nil
 	}
-	d := diag(FieldKey, CodeKeyUnsupported, b.Line, fmt.Sprintf("The private key on line %d is a %s, which cannot sign TLS handshakes.", b.Line, keyKind(k)))
+	d := diag(FieldKey, CodeKeyUnsupported, b.Line, fmt.Sprintf("The private key on line %d is of type %s, which cannot sign TLS handshakes.", b.Line, keyKind(k)))
 	return nil, &d
 }
 
 func keyKind(k any) string {
 	s := fmt.Sprintf("%T", k)
 	if strings.Contains(s, "ecdh") {
-		return "X25519/ECDH key"
+		return "X25519/ECDH (key agreement only)"
 	}
 	return strings.TrimPrefix(s, "*")
 }

@@ -128,11 +128,15 @@ func decodeBody(b *block, text string, bodyStart, bodyEnd int, li lineIndex) {
 	var toks []tok
 	maxTok := 0
 	for i := 0; i < len(body); {
-		for i < len(body) && isSpace(body[i]) {
-			i++
+		for i < len(body) {
+			n := spaceLen(body, i)
+			if n == 0 {
+				break
+			}
+			i += n
 		}
 		j := i
-		for j < len(body) && !isSpace(body[j]) {
+		for j < len(body) && spaceLen(body, j) == 0 {
 			j++
 		}
 		if j > i {
@@ -198,6 +202,26 @@ func decodeBody(b *block, text string, bodyStart, bodyEnd int, li lineIndex) {
 		return
 	}
 	b.Bytes = der
+}
+
+// Copies out of web pages, Word or Outlook bring invisible characters
+// into the base64: no-break spaces, zero-width spaces, byte order marks.
+var invisibleSpaces = []string{"\u00a0", "\u200b", "\ufeff", "\u2028", "\u2029"}
+
+// spaceLen is the byte length of the whitespace at s[i], 0 if none.
+func spaceLen(s string, i int) int {
+	if isSpace(s[i]) {
+		return 1
+	}
+	if s[i] < 0x80 {
+		return 0
+	}
+	for _, sp := range invisibleSpaces {
+		if strings.HasPrefix(s[i:], sp) {
+			return len(sp)
+		}
+	}
+	return 0
 }
 
 func isSpace(c byte) bool {

@@ -19,6 +19,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
@@ -249,6 +250,8 @@ func (g *gen) cases() []fixture {
 
 	add("der_invalid", keyPEM("CERTIFICATE", []byte("\x30\x03\x02\x01\x01 this is not a certificate")), s(p.leaf.KeyPEM()), p.bundle(), Case{Codes: codes("der_invalid"), Note: "base64 fine, DER not a certificate"})
 
+	add("der_not_pem", s(p.leaf.Cert.Raw), s(p.leaf.KeyPEM()), p.bundle(), Case{Codes: codes("der_not_pem"), Note: "a binary .cer/.der file given as the certificate"})
+	add("pkcs12_not_pem", s(p.leaf.PEM()), pfxLike(), p.bundle(), Case{Codes: codes("pkcs12_not_pem"), Note: "a .pfx file given as the key"})
 	add("wrong_block_private_key", s(p.leaf.KeyPEM()), s(p.leaf.KeyPEM()), p.bundle(), Case{Codes: codes("wrong_block_private_key"), Note: "the key pasted into the certificate field"})
 	add("wrong_block_certificate", s(p.leaf.PEM()), s(p.leaf.PEM()), p.bundle(), Case{Codes: codes("wrong_block_certificate"), Note: "the certificate pasted into the key field"})
 	pub := keyPEM("PUBLIC KEY", must(x509.MarshalPKIXPublicKey(p.leaf.Key.Public())))
@@ -381,4 +384,19 @@ func (g *gen) bundle150(p pki) string {
 		b.Write(r.PEM())
 	}
 	return b.String()
+}
+
+// pfxLike is the outer structure of a PKCS#12 file (version 3, authSafe of
+// type data) around junk: enough to be recognised, nothing to extract.
+func pfxLike() string {
+	type contentInfo struct {
+		Type    asn1.ObjectIdentifier
+		Content asn1.RawValue `asn1:"tag:0,explicit,optional"`
+	}
+	type pfx struct {
+		Version  int
+		AuthSafe contentInfo
+	}
+	der := must(asn1.Marshal(pfx{3, contentInfo{asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}, asn1.RawValue{Tag: 4, Bytes: make([]byte, 64)}}}))
+	return s(der)
 }
