@@ -545,3 +545,38 @@ func TestParallelAppliesNeverMix(t *testing.T) {
 		t.Errorf("listener serves %s, installed %s", st.Generation, l.Generation)
 	}
 }
+
+// TestRenewalWithOnlyANewCertificate is the commonest real apply: the CA
+// renewed the certificate on the same key and intermediate, and the admin
+// passes only --cert. The installed key and bundle are kept.
+func TestRenewalWithOnlyANewCertificate(t *testing.T) {
+	f := newFixture(t)
+	f.mustApply(f.request(config.ModeAvailable, "a"))
+	ch := f.chains["a"]
+	renewed, err := ch.Intermediate.Issue(testpki.Template{CommonName: "mail.example.test", DNSNames: []string{"mail.example.test"}, Key: ch.Leaf.Key, Now: f.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.mustApply(Request{ConfigDir: f.dir, Mode: config.ModeAvailable, Cert: renewed.PEM()})
+	l := f.loaded()
+	if leafFingerprint(l.CertPEM) != leafFingerprint(renewed.PEM()) || r.Fingerprint != leafFingerprint(renewed.PEM()) {
+		t.Errorf("renewed certificate not installed")
+	}
+	if string(l.KeyPEM) != string(ch.Leaf.KeyPEM()) {
+		t.Errorf("installed key not kept")
+	}
+	if st, _ := f.l.serving(); st.Fingerprint != leafFingerprint(renewed.PEM()) {
+		t.Errorf("listener serves %s", st.Fingerprint)
+	}
+	// A renewal on a new key without --key: the kept key does not match,
+	// and validate says so before anything is written.
+	other := testpki.MustChain(f.now, testpki.ECDSAP256, "mail.example.test")
+	gens, _ := config.ListGenerations(f.dir)
+	r = f.run(Request{ConfigDir: f.dir, Mode: config.ModeAvailable, Cert: other.Leaf.PEM(), CA: other.Bundle()})
+	if r.Applied || r.FailedStep != StepValidate {
+		t.Errorf("mismatched renewal: %+v", r)
+	}
+	if after, _ := config.ListGenerations(f.dir); len(after) != len(gens) {
+		t.Errorf("a refused renewal wrote a generation")
+	}
+}
