@@ -33,6 +33,8 @@ type Status struct {
 	// certificate. False after a renewal that was never reloaded.
 	ServesInstalled bool                `json:"serves_installed"`
 	Generations     []config.Generation `json:"generations"`
+	// Previous is what `rollback` without --to returns to; "" when none.
+	Previous string `json:"previous,omitempty"`
 	// NeedsAttention lists, one sentence each, what the admin should act
 	// on; empty when all is well.
 	NeedsAttention []string `json:"needs_attention"`
@@ -55,6 +57,11 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		return Status{}, err
 	}
 	st.Generations = gens
+	for i, g := range gens {
+		if g.Current && i > 0 {
+			st.Previous = gens[i-1].Name
+		}
+	}
 	attention := func(format string, a ...any) {
 		st.NeedsAttention = append(st.NeedsAttention, fmt.Sprintf(format, a...))
 	}

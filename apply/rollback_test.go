@@ -18,6 +18,9 @@ func TestRollbackToPrevious(t *testing.T) {
 	f := newFixture(t)
 	a := f.mustApply(f.request(config.ModeAvailable, "a"))
 	b := f.mustApply(f.request(config.ModeRequired, "b"))
+	if s, _ := Current(context.Background(), f.deps, f.dir); s.Previous != a.Generation {
+		t.Errorf("status names %q as the rollback target, want %s", s.Previous, a.Generation)
+	}
 	r := f.rollback("")
 	if !r.Applied || r.Generation != a.Generation || r.Previous != b.Generation {
 		t.Fatalf("result %+v", r)
