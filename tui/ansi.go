@@ -42,3 +42,8 @@ func wrap(s string, w int) string {
 }
 
 func ansiWidth(s string) int { return ansi.StringWidth(s) }
+
+// indent prefixes every line of s.
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}

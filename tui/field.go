@@ -278,8 +278,7 @@ func (fs *fieldScreen) updatePass(k tea.KeyMsg) (nav, tea.Cmd) {
 		fs.pass.SetValue("")
 		fs.pass.Blur()
 		fs.input = inputField
-		fs.note = "Decrypting the key in memory; nothing is written."
-		fs.noteErr = false
+		fs.note = ""
 		return stay, fs.validateNow()
 	case tea.KeyEsc:
 		fs.pass.SetValue("")
@@ -397,9 +396,6 @@ func (fs *fieldScreen) resultLines() []string {
 			seenFix[f] = true
 			add(st.Fix.Render, "↻ ", "On save: "+f)
 		}
-	}
-	if fs.field == validate.FieldKey && fs.passAccepted() && fs.res.OK() {
-		add(st.OK.Render, "✓ ", "Decrypted in memory with your pass phrase; it is stored unencrypted (0600) so the listener can start unattended.")
 	}
 	if len(out) == 0 && fs.res.OK() {
 		add(st.OK.Render, "✓ ", "Looks good.")

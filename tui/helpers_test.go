@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -284,3 +285,9 @@ func (h *harness) fillAll() {
 }
 
 func lipglossWidth(s string) int { return ansiWidth(s) }
+
+// flagUpdate reports whether -update (the golden package's flag) is set.
+func flagUpdate() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}

@@ -83,10 +83,14 @@ func (r *recoveryScreen) View() string {
 	b.WriteString("\n")
 	l := in.Loaded
 	if l.Generation != "" {
-		fmt.Fprintf(&b, "Installed: mode %s, host name %s, listen %s (generation %s)\n", l.Settings.Mode, l.Settings.Hostname, l.Settings.Listen, l.Generation)
+		b.WriteString(wrap(fmt.Sprintf("Installed: mode %s, host name %s, listen %s (generation %s).", l.Settings.Mode, l.Settings.Hostname, l.Settings.Listen, l.Generation), r.w) + "\n")
 		if in.Report != nil && in.Report.Summary != nil {
 			s := in.Report.Summary
-			fmt.Fprintf(&b, "Certificate: %s, issued by %s, expires %s (%d days)\n", s.Subject, s.Issuer, s.NotAfter.UTC().Format("2006-01-02"), s.DaysLeft)
+			when := fmt.Sprintf("expires %s (%d days)", s.NotAfter.UTC().Format("2006-01-02"), s.DaysLeft)
+			if s.DaysLeft < 0 {
+				when = fmt.Sprintf("expired %s (%d days ago)", s.NotAfter.UTC().Format("2006-01-02"), -s.DaysLeft)
+			}
+			b.WriteString(wrap(fmt.Sprintf("Certificate: %s, issued by %s, %s.", s.Subject, s.Issuer, when), r.w) + "\n")
 		}
 	}
 	switch {

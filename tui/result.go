@@ -103,17 +103,17 @@ func (r *resultScreen) content() string {
 	if res.Applied {
 		b.WriteString(st.OK.Render(fmt.Sprintf("✓ Applied and verified: mode %s on %s.", r.s.mode, r.s.listen)) + "\n")
 		if res.Generation != "" {
-			b.WriteString(st.Muted.Render(fmt.Sprintf("  New generation %s; the previous one stays for `smtptls rollback`.", res.Generation)) + "\n")
+			b.WriteString(indent(st.Muted.Render(wrap(fmt.Sprintf("New generation %s; the previous one is kept for `smtptls rollback`.", res.Generation), r.w-2)), "  ") + "\n")
 		}
 	} else {
-		b.WriteString(st.Err.Render("✗ Not applied: ") + wrap(res.Message, r.w-15) + "\n")
+		b.WriteString(st.Err.Render("✗ Not applied.") + "\n" + indent(wrap(res.Message, r.w-2), "  ") + "\n")
 		switch {
 		case res.RolledBack:
-			prev := "the previous configuration"
+			prev := "The previous configuration"
 			if res.Previous != "" {
 				prev += " (" + res.Previous + ")"
 			}
-			b.WriteString(st.OK.Render("✓ "+prev+" is serving again: peers see no change.") + "\n")
+			b.WriteString(st.OK.Render("✓ ") + indent(wrap(prev+" is serving again: peers see no change.", r.w-2), "  ")[2:] + "\n")
 		case res.FailedStep == apply.StepValidate || res.FailedStep == "":
 			b.WriteString(st.OK.Render("✓ Nothing was written; the installed configuration is unchanged.") + "\n")
 		}

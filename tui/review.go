@@ -269,7 +269,8 @@ func (r *reviewScreen) content() string {
 		}
 		if sum.TLSA != "" {
 			b.WriteString("\n" + st.Heading.Render("DANE TLSA record") + st.Muted.Render(" (t copies it)") + "\n")
-			b.WriteString("  " + st.Code.Render(r.tlsaRecord()) + "\n")
+			name, rec, _ := strings.Cut(r.tlsaRecord(), " IN TLSA ")
+			b.WriteString("  " + st.Code.Render(name+" IN TLSA") + "\n  " + st.Code.Render(rec) + "\n")
 		}
 	}
 	if len(warns) > 0 {
@@ -361,7 +362,11 @@ func (r *reviewScreen) View() string {
 			foot = st.OK.Render("Ready. Nothing is written yet: enter applies (rolled back if anything fails).")
 		}
 	}
-	return r.vp.View() + "\n\n" + truncateLine(foot, r.w)
+	more := ""
+	if !r.vp.AtBottom() {
+		more = st.Muted.Render("  ↓ more below")
+	}
+	return r.vp.View() + "\n" + more + "\n" + truncateLine(foot, r.w)
 }
 
 func (r *reviewScreen) ShortHelp() []key.Binding {

@@ -114,7 +114,7 @@ func TestEncryptedKeyAsksForThePassPhraseMasked(t *testing.T) {
 	h.press("enter")
 	h.wantView("Pass phrase:") // asked again
 	h.press("correct horse", "enter")
-	h.wantView("Decrypted in memory")
+	h.wantView("decrypted with the pass phrase")
 	h.wantNotView("correct horse")
 	h.press("tab")
 	h.paste(pki(t, "bundle.pem"))
@@ -234,7 +234,7 @@ func TestReviewShowsSummaryChainTLSAAndChanges(t *testing.T) {
 	h.fillAll()
 	h.wantView("mail.example.test, smtp.example.test", "Example Test Intermediate R1",
 		"2026-10-29 to 2027-01-27 (59 days left)", "ECDSA P-256", "1 leaf", "2 intermediate",
-		"IN TLSA 3 1 1 ", "✓ the certificate covers this name", "first configuration", "Ready.")
+		"_2525._tcp.mail.example.test. IN TLSA", "  3 1 1 ", "✓ the certificate covers this name", "first configuration", "Ready.")
 	h.press("t")
 	if len(h.copied) != 1 || !strings.HasPrefix(h.copied[0], "_2525._tcp.mail.example.test. IN TLSA 3 1 1 ") {
 		t.Fatalf("copied %q", h.copied)
