@@ -297,8 +297,10 @@ func decodeKey(b block, passphrase []byte, p *keyParse) (crypto.Signer, *Diagnos
 		if len(passphrase) == 0 {
 			return nil, encMsg("legacy OpenSSL, Proc-Type: 4,ENCRYPTED")
 		}
-		//lint:ignore SA1019 legacy PEM encryption is insecure by design, but
-		// admins still have such keys; decrypting them in memory is the point.
+		// DecryptPEMBlock is deprecated because legacy PEM encryption is
+		// weak by design; admins still have such keys, and decrypting them
+		// in memory so they are stored as plain PKCS#8 is the point here.
+		//lint:ignore SA1019 reading the legacy format is the purpose (see above)
 		plain, err := x509.DecryptPEMBlock(&pem.Block{Type: b.Label, Headers: b.Headers, Bytes: der}, passphrase) //nolint:staticcheck // see above
 		if err != nil {
 			if errors.Is(err, x509.IncorrectPasswordError) {

@@ -49,7 +49,8 @@ type Input struct {
 	Hostname string
 	// Passphrase decrypts an encrypted key in memory; nil means none given.
 	Passphrase []byte
-	Now        time.Time
+	// Now is the clock the validity checks use; zero means time.Now().
+	Now time.Time
 	// Roots is the system trust pool used to tell whether a chain that ends
 	// at an intermediate is anchored anyway; nil means none.
 	Roots *x509.CertPool
@@ -101,7 +102,9 @@ type Summary struct {
 type Report struct {
 	Diagnostics []Diagnostic
 	// Material and Summary are nil when the input is too broken to produce
-	// them (no certificate or no key recognised).
+	// them (no certificate or no key recognised). Summary needs only the
+	// certificate, so the review screen can show it while the key is still
+	// wrong; Material needs both.
 	Material *Material
 	Summary  *Summary
 }

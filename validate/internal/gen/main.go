@@ -319,7 +319,9 @@ func (g *gen) cases() []fixture {
 	add("key_passphrase_wrong_pkcs8", s(p.leaf.PEM()), enc8, p.bundle(), Case{Hostname: host, Passphrase: "wrong", Codes: codes("key_passphrase_wrong")})
 
 	pr := newPKI(testpki.Template{KeyType: testpki.RSA2048})
-	//lint:ignore SA1019 the legacy format is exactly what we must read.
+	// EncryptPEMBlock is deprecated (weak legacy encryption), but such keys
+	// are what admins paste, so the fixtures need them.
+	//lint:ignore SA1019 writing the legacy format is the purpose (see above)
 	legacy := s(pem.EncodeToMemory(must(x509.EncryptPEMBlock(rand.Reader, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(pr.leaf.Key.(*rsa.PrivateKey)), []byte(pass), x509.PEMCipherAES256)))) //nolint:staticcheck // see above
 	add("key_encrypted_legacy", s(pr.leaf.PEM()), legacy, pr.bundle(), Case{Hostname: host, Codes: codes("key_encrypted"), Note: "Proc-Type: 4,ENCRYPTED"})
 	add("ok_key_encrypted_legacy_passphrase", s(pr.leaf.PEM()), legacy, pr.bundle(), Case{Hostname: host, Passphrase: pass})
