@@ -106,4 +106,3 @@ func TestMaterialVerifiesWithOpenSSL(t *testing.T) {
 		t.Fatalf("only %d passing fixtures checked", n)
 	}
 }
-
