@@ -46,7 +46,26 @@ func Open(dir string, now func() time.Time) (*Spool, error) {
 	}
 	f.Close()
 	os.Remove(f.Name())
+	removeStale(filepath.Join(dir, "tmp"), now())
 	return &Spool{dir: dir, now: now, newDir: newDirSyncer(filepath.Join(dir, "new"))}, nil
+}
+
+// staleAfter is the Maildir rule for tmp: a file this old is left over
+// from a crash (no DATA phase lasts that long) and was never acknowledged.
+const staleAfter = 36 * time.Hour
+
+// removeStale deletes what crashed deliveries left in tmp. Younger files
+// may belong to a generation still draining, so they stay.
+func removeStale(tmp string, now time.Time) {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > staleAfter {
+			os.Remove(filepath.Join(tmp, e.Name()))
+		}
+	}
 }
 
 // Dir is the Maildir root.

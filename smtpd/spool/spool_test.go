@@ -133,3 +133,29 @@ func TestDirSyncerGroupsConcurrentCallers(t *testing.T) {
 		t.Fatal("fsync of a missing directory succeeded")
 	}
 }
+
+func TestOpenRemovesStaleTmpFilesOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	if _, err := Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	stale, fresh := filepath.Join(dir, "tmp", "crashed"), filepath.Join(dir, "tmp", "in-flight")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-37 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Error("a 37-hour-old tmp file survived Open")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a fresh tmp file (maybe still being written) was removed")
+	}
+}
