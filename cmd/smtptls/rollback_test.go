@@ -21,7 +21,7 @@ func TestRollbackServesThePreviousCertificate(t *testing.T) {
 	}
 	second, _ := config.CurrentGeneration(a.dir)
 	out, _, _ := a.run("status", "--config-dir", a.dir)
-	if !strings.Contains(out, second+"  (live)") || !strings.Contains(out, first) || strings.Index(out, second) > strings.Index(out, first+"\n") {
+	if !strings.Contains(out, second+"  (live)") || !strings.Contains(out, "rollback to   "+first) || strings.Index(out, second) > strings.Index(out, first+"\n") {
 		t.Errorf("status does not list the generations newest first with the live one marked:\n%s", out)
 	}
 

@@ -130,6 +130,9 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
 		}
 		row(k, g.Name+note)
 	}
+	if st.Previous != "" {
+		row("rollback to", st.Previous+" (smtptls rollback)")
+	}
 	if len(st.NeedsAttention) == 0 {
 		fmt.Fprintln(w, "\n"+paint("32", "All well."))
 		return
