@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -103,7 +105,7 @@ func wizardDeps(e *env, dir string, out *os.File, getenv func(string) string) tu
 	ad := apply.Deps{Host: e.host, Now: e.now, Exe: e.exe, Command: "smtptls setup (wizard)"}
 	return tui.Deps{
 		ConfigDir: dir,
-		Checker:   validate.NewChecker(validate.SystemRoots()),
+		Checker:   &lazyChecker{},
 		Now:       e.now,
 		Installed: func(ctx context.Context) (tui.Installed, error) {
 			return installedState(ctx, ad, dir, e.host)
@@ -180,3 +182,27 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// lazyChecker builds the validation engine on first use, which is always
+// off the update loop: loading the system trust store takes tens of
+// milliseconds that the first frame should not wait for.
+type lazyChecker struct {
+	once sync.Once
+	c    *validate.Checker
+}
+
+func (l *lazyChecker) get() *validate.Checker {
+	l.once.Do(func() { l.c = validate.NewChecker(validate.SystemRoots()) })
+	return l.c
+}
+
+func (l *lazyChecker) Certificate(text, hostname string, now time.Time) validate.FieldResult {
+	return l.get().Certificate(text, hostname, now)
+}
+func (l *lazyChecker) Key(text string, pass []byte) validate.FieldResult {
+	return l.get().Key(text, pass)
+}
+func (l *lazyChecker) Bundle(text string, now time.Time) validate.FieldResult {
+	return l.get().Bundle(text, now)
+}
+func (l *lazyChecker) Check(in validate.Input) validate.Report { return l.get().Check(in) }
