@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -140,7 +141,7 @@ func (s *Server) Start() error {
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+		return fmt.Errorf("listen on %s: %w%s", s.cfg.Listen, err, listenHint(err))
 	}
 	g, err := s.newGeneration(s.cfg, ln.Addr())
 	if err != nil {
@@ -225,7 +226,7 @@ func (s *Server) Reload(cfg Config) error {
 				return fmt.Errorf("listen on %s: %w: this listener holds port %s on %s; to move to another address on the same port, restart it (smtptls stop, then smtptls serve)",
 					cfg.Listen, err, portOf(s.ln.Addr().String()), s.ln.Addr())
 			}
-			return fmt.Errorf("listen on %s: %w (still serving on %s)", cfg.Listen, err, s.ln.Addr())
+			return fmt.Errorf("listen on %s: %w%s (still serving on %s)", cfg.Listen, err, listenHint(err), s.ln.Addr())
 		}
 		newLn = ln
 	}
@@ -473,6 +474,17 @@ func (s *Server) refuse(c net.Conn, host, why, ip string) {
 	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	fmt.Fprintf(c, "421 4.7.0 %s Error: %s, try again later\r\n", host, why)
 	s.log.Warn("connection refused", "peer", c.RemoteAddr().String(), "reason", why)
+}
+
+// listenHint says what to do about the two bind errors admins meet.
+func listenHint(err error) string {
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		return "; ports below 1024 need root or CAP_NET_BIND_SERVICE (see smtptls.service), or listen on a port above 1024"
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "; another program (often another MTA) holds this address: find it with `ss -ltnp`"
+	}
+	return ""
 }
 
 func samePort(listen string, cur net.Addr) bool {

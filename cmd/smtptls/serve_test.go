@@ -405,7 +405,7 @@ func testServeUsageAndStartFailure(t *testing.T, s *serveEnv) {
 	os.WriteFile(filepath.Join(gdir, config.SettingsFile), data, 0o600)
 	os.Symlink(filepath.Join(config.GenerationsDir, "g1"), filepath.Join(s.dir, config.CurrentLink))
 	_, e, code := s.run("serve", "--detach", "--config-dir", s.dir)
-	if code != 2 || !strings.Contains(e, "exited at start") || !strings.Contains(e, "address already in use") {
+	if code != 2 || !strings.Contains(e, "exited at start") || !strings.Contains(e, "address already in use") || !strings.Contains(e, "ss -ltnp") {
 		t.Fatalf("detach onto a taken port: exit %d %q", code, e)
 	}
 	if _, err := os.Stat(filepath.Join(s.dir, config.PidFile)); !os.IsNotExist(err) {
