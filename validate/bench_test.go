@@ -64,3 +64,24 @@ func BenchmarkBundleField150(b *testing.B) {
 		NewChecker(nil).Bundle(in.CABundle, testNow)
 	}
 }
+
+// The bundle field re-checked with unchanged text (another field was
+// edited): served from the cache.
+func BenchmarkBundleField150Cached(b *testing.B) {
+	in := benchInput(b, "ca150.pem")
+	c := NewChecker(nil)
+	c.Bundle(in.CABundle, testNow)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Bundle(in.CABundle, testNow)
+	}
+}
+
+// The certificate field as the admin pastes it: uncached.
+func BenchmarkCertificateField(b *testing.B) {
+	in := benchInput(b, "ca.pem")
+	b.ReportAllocs()
+	for b.Loop() {
+		NewChecker(nil).Certificate(in.Certificate, in.Hostname, testNow)
+	}
+}
