@@ -21,6 +21,12 @@ import (
 // configDir), and returns once the control socket answers. If the process
 // exits first, the error quotes the last lines of its log.
 func StartDetached(ctx context.Context, exe, configDir string) (int, error) {
+	return StartDetachedArgs(ctx, exe, configDir)
+}
+
+// StartDetachedArgs is StartDetached with more arguments for the serve
+// command (such as --log-format json).
+func StartDetachedArgs(ctx context.Context, exe, configDir string, serveArgs ...string) (int, error) {
 	if st, err := QueryState(ctx, configDir); err == nil {
 		return 0, fmt.Errorf("a listener is already running for %s (pid %d)", configDir, st.Pid)
 	}
@@ -35,7 +41,7 @@ func StartDetached(ctx context.Context, exe, configDir string) (int, error) {
 	defer logf.Close()
 	startOff, _ := logf.Seek(0, 2)
 
-	cmd := exec.Command(exe, "serve", "--config-dir", configDir)
+	cmd := exec.Command(exe, append([]string{"serve", "--config-dir", configDir}, serveArgs...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session: the listener must outlive the terminal (and SSH
 	// connection) that started it, and not get the terminal's SIGINT.

@@ -51,7 +51,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if *detach {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		pid, err := smtpd.StartDetached(sctx, e.exe, dir)
+		pid, err := smtpd.StartDetachedArgs(sctx, e.exe, dir, "--log-format", *logFormat)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "smtptls serve: %v\n", err)
 			return exitUsage

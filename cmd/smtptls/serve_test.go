@@ -125,8 +125,12 @@ func testServeKilledKeepsAcknowledgedMail(t *testing.T, s *serveEnv) {
 		t.Fatalf("acknowledged message incomplete: %d bytes", len(got))
 	}
 	// The stale socket and pid file do not stop a new start.
-	if out, e, code := s.run("serve", "--detach", "--config-dir", s.dir); code != 0 {
+	if out, e, code := s.run("serve", "--detach", "--config-dir", s.dir, "--log-format", "json"); code != 0 {
 		t.Fatalf("restart after kill -9: %d %s%s", code, out, e)
+	}
+	logB, _ := os.ReadFile(filepath.Join(s.dir, config.LogFile))
+	if !strings.Contains(string(logB), `"msg":"listening"`) {
+		t.Fatalf("--detach --log-format json did not log JSON:\n%s", logB)
 	}
 }
 
