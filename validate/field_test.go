@@ -381,3 +381,15 @@ func TestNotPEMExplained(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustedCertificateBlock: openssl x509 -trustout writes TRUSTED
+// CERTIFICATE blocks, the DER followed by trust settings.
+func TestTrustedCertificateBlock(t *testing.T) {
+	ch := testpki.MustChain(testNow, testpki.RSA2048)
+	der := append(append([]byte{}, ch.Root.Cert.Raw...), 0x30, 0x03, 0x06, 0x01, 0x00)
+	text := string(pem.EncodeToMemory(&pem.Block{Type: "TRUSTED CERTIFICATE", Bytes: der}))
+	r := NewChecker(nil).Bundle(string(ch.Intermediate.PEM())+text, testNow)
+	if len(r.Diagnostics) != 0 || len(r.Recognised) != 2 || !strings.Contains(r.Recognised[1], "smtptls Test Root CA (root") {
+		t.Fatalf("%+v %q", r.Diagnostics, r.Recognised)
+	}
+}

@@ -102,10 +102,7 @@ func parseCertBlocks(f Field, blocks []block) ([]*certInfo, []Diagnostic) {
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil && b.Label == "TRUSTED CERTIFICATE" {
 			// OpenSSL's trusted form appends trust settings after the DER.
-			var rest []byte
-			if c, err = parseFirstDER(b.Bytes, &rest); err == nil && len(rest) == 0 {
-				err = errors.New("no certificate")
-			}
+			c, err = parseFirstDER(b.Bytes)
 		}
 		if err != nil {
 			ds = append(ds, diag(f, CodeDERInvalid, b.Line, fmt.Sprintf("The %s block on line %d is not a valid certificate (%s).", b.Label, b.Line, derReason(err)), "{label}", "certificate"))
@@ -116,26 +113,28 @@ func parseCertBlocks(f Field, blocks []block) ([]*certInfo, []Diagnostic) {
 	return certs, ds
 }
 
-// parseFirstDER parses the leading certificate of der.
-func parseFirstDER(der []byte, rest *[]byte) (*x509.Certificate, error) {
+// parseFirstDER parses the certificate at the start of der, ignoring what
+// follows it (OpenSSL's trust settings).
+func parseFirstDER(der []byte) (*x509.Certificate, error) {
 	if len(der) < 4 || der[0] != 0x30 {
-		return nil, errors.New("not DER")
+		return nil, errors.New("not a DER sequence")
 	}
-	var n int
-	switch l := der[1]; {
+	n := 0
+	switch l := int(der[1]); {
 	case l < 0x80:
-		n = 2 + int(l)
-	case l == 0x81 && len(der) > 2:
+		n = 2 + l
+	case l == 0x81:
 		n = 3 + int(der[2])
-	case l == 0x82 && len(der) > 3:
-		n = 4 + int(der[2])<<8 | int(der[3])
+	case l == 0x82:
+		n = 4 + (int(der[2])<<8 | int(der[3]))
+	case l == 0x83 && len(der) > 4:
+		n = 5 + (int(der[2])<<16 | int(der[3])<<8 | int(der[4]))
 	default:
-		return nil, errors.New("bad length")
+		return nil, errors.New("bad DER length")
 	}
 	if n > len(der) {
 		return nil, errors.New("truncated")
 	}
-	*rest = der[n:]
 	return x509.ParseCertificate(der[:n])
 }
 
