@@ -278,7 +278,7 @@ func (c *Checker) Check(in Input) Report {
 	var keyOwner *certInfo
 	if kp.key != nil && !publicKeysEqual(leaf.Cert.PublicKey, pub) {
 		var d Diagnostic
-		d, keyOwner = keyMismatch(leaf, pub, cp, bp)
+		d, keyOwner = keyMismatch(leaf, pub, kp.line, cp, bp)
 		ds = append(ds, d)
 	}
 
@@ -310,7 +310,7 @@ func (c *Checker) Check(in Input) Report {
 // keyMismatch says which side is likely wrong: when the key belongs to
 // another pasted certificate, that certificate names the mistake. It also
 // returns that certificate, so it is not reported again as unrelated.
-func keyMismatch(leaf *certInfo, pub any, cp *certParse, bp *bundleParse) (Diagnostic, *certInfo) {
+func keyMismatch(leaf *certInfo, pub any, keyLine int, cp *certParse, bp *bundleParse) (Diagnostic, *certInfo) {
 	kd := keyDescString(pub)
 	for _, set := range [][]*certInfo{cp.certs, bp.certs} {
 		for _, o := range set {
@@ -324,11 +324,14 @@ func keyMismatch(leaf *certInfo, pub any, cp *certParse, bp *bundleParse) (Diagn
 				ln = fmt.Sprintf("%s (expires %s)", leaf.Name, date(leaf.Cert.NotAfter))
 			}
 			if o.isCA() {
-				return diag(FieldKey, CodeKeyMatchesOther, 0,
+				return diag(FieldKey, CodeKeyMatchesOther, keyLine,
 					fmt.Sprintf("The private key belongs to the CA certificate %q (%s), not to the server certificate %q.", on, o.where(), ln),
 					"{fix}", "The key field holds the CA's key: paste the server's own key (never a CA key) into the key field."), o
 			}
-			return diag(FieldCertificate, CodeKeyMatchesOther, leaf.Line,
+			// Reported on the key field like every key/certificate pairing
+			// finding (that is where the wizard checks the pair); the
+			// message and hint say it is the certificate that is wrong.
+			return diag(FieldKey, CodeKeyMatchesOther, keyLine,
 				fmt.Sprintf("The private key belongs to the server certificate %q (%s), not to %q in the certificate field.", on, o.where(), ln),
 				"{fix}", fmt.Sprintf("Put the certificate from %s into the certificate field; the one there now belongs to another key.", o.where())), o
 		}
@@ -338,7 +341,7 @@ func keyMismatch(leaf *certInfo, pub any, cp *certParse, bp *bundleParse) (Diagn
 	if t, _ := keyDesc(pub); t == lt {
 		msg = fmt.Sprintf("The private key (%s) does not belong to the certificate %q: it is another key of the same type.", kd, leaf.Name)
 	}
-	return diag(FieldKey, CodeKeyMismatch, 0, msg), nil
+	return diag(FieldKey, CodeKeyMismatch, keyLine, msg), nil
 }
 
 // poolChecks judges every pasted certificate that is not the leaf against
