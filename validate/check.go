@@ -56,8 +56,11 @@ func keyFixes(p *keyParse) []string {
 	if hasCode(p.diags, CodePEMLineBreaks) {
 		f = append(f, "line breaks restored")
 	}
-	if p.key != nil && p.encrypted {
+	switch {
+	case p.key != nil && p.encrypted:
 		f = append(f, "key stored decrypted (PKCS#8, readable by root only)")
+	case p.key != nil && p.label != "PRIVATE KEY":
+		f = append(f, "key converted to PKCS#8")
 	}
 	return f
 }

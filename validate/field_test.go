@@ -99,7 +99,7 @@ func TestKeyFieldResult(t *testing.T) {
 		switch fc.Name {
 		case "ok_ecdsa_pkcs8":
 			r := c.Key(fc.In.Key, nil)
-			if !r.OK() || r.Encrypted || !slices.Equal(r.Recognised, []string{"ECDSA P-256 private key"}) {
+			if !r.OK() || r.Encrypted || !slices.Equal(r.Recognised, []string{"ECDSA P-256 private key"}) || len(r.Fixes) != 0 {
 				t.Errorf("plain key: %+v", r)
 			}
 		case "key_encrypted_pkcs8", "key_encrypted_legacy":
@@ -120,8 +120,8 @@ func TestKeyFieldResult(t *testing.T) {
 			}
 		case "ok_rsa_pkcs1":
 			r := c.Key(fc.In.Key, nil)
-			if !slices.Equal(r.Recognised, []string{"RSA 2048-bit private key"}) {
-				t.Errorf("PKCS#1: %q", r.Recognised)
+			if !slices.Equal(r.Recognised, []string{"RSA 2048-bit private key"}) || !slices.Equal(r.Fixes, []string{"key converted to PKCS#8"}) {
+				t.Errorf("PKCS#1: %q %q", r.Recognised, r.Fixes)
 			}
 		case "ok_ec_sec1_params":
 			r := c.Key(fc.In.Key, nil)

@@ -207,6 +207,7 @@ type keyParse struct {
 	line      int
 	encrypted bool
 	desc      string
+	label     string // of the key's block, to tell what save converts
 }
 
 func parseKeyField(text string, passphrase []byte) *keyParse {
@@ -242,6 +243,7 @@ func parseKeyField(text string, passphrase []byte) *keyParse {
 			continue
 		}
 		p.key = key
+		p.label = b.Label
 		p.desc = keyDescString(key.Public()) + " private key"
 		if p.encrypted {
 			p.desc += " (decrypted with the pass phrase)"
