@@ -85,3 +85,15 @@ func BenchmarkCertificateField(b *testing.B) {
 		NewChecker(nil).Certificate(in.Certificate, in.Hostname, testNow)
 	}
 }
+
+// A 64 MiB paste (a log file, a binary) must be refused at once, not
+// hashed or scanned: this stays in the microseconds.
+func BenchmarkCheckHugeField(b *testing.B) {
+	in := benchInput(b, "ca.pem")
+	in.CABundle = strings.Repeat("A", 64<<20)
+	c := NewChecker(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Bundle(in.CABundle, testNow)
+	}
+}

@@ -76,11 +76,20 @@ func Check(in Input) Report {
 	return NewChecker(nil).Check(in)
 }
 
+// The field parsers refuse oversized text at once; it is not even hashed
+// for the cache.
+
 func (c *Checker) certField(text string) *certParse {
+	if len(text) > MaxFieldBytes {
+		return parseCertField(text)
+	}
 	return c.certs.get(sha256.Sum256([]byte(text)), func() *certParse { return parseCertField(text) })
 }
 
 func (c *Checker) keyField(text string, passphrase []byte) *keyParse {
+	if len(text) > MaxFieldBytes {
+		return parseKeyField(text, passphrase)
+	}
 	h := sha256.New()
 	h.Write([]byte(text))
 	h.Write([]byte{0})
@@ -91,6 +100,9 @@ func (c *Checker) keyField(text string, passphrase []byte) *keyParse {
 }
 
 func (c *Checker) bundleField(text string) *bundleParse {
+	if len(text) > MaxFieldBytes {
+		return parseBundleField(text)
+	}
 	return c.bundles.get(sha256.Sum256([]byte(text)), func() *bundleParse { return parseBundleField(text) })
 }
 
