@@ -31,54 +31,60 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 	}
 	t.dir = dir
 
-	// Take the lock before reading what is installed: what we carry over
-	// must be what we replace. A dry run writes nothing and locks nothing.
-	if !req.DryRun {
-		st, err := config.OpenStore(dir, d.Host)
-		if err != nil {
-			t.res.EnvironmentError = true
-			t.res.Message = storeError(err, dir)
-			return *t.res
-		}
-		st.Now = d.Now
-		t.store = st
-		lock, err := st.Lock(d.Command)
-		if err != nil {
-			t.res.EnvironmentError = true
-			t.res.Message = err.Error()
-			var le *config.LockedError
-			if errors.As(err, &le) {
-				h := le.Holder
-				t.res.LockHolder = &h
-			}
-			return *t.res
-		}
-		defer lock.Unlock()
-	}
-
-	if err := t.begin(StepValidate); err != nil {
-		return t.crashed(err)
-	}
+	// Validate before touching the disk, so a paste with errors leaves no
+	// trace, not even a new config directory or lock file.
 	old, oldErr := config.Load(dir, d.Host)
-	if oldErr == nil {
-		t.prev = old.Generation
-		t.prevFP = leafFingerprint(old.CertPEM)
-		t.res.Previous = old.Generation
-	}
 	next, msg, field := t.build(req, old, oldErr)
-	if msg != "" {
-		t.res.Field = field
-		return t.fail(StepValidate, msg)
-	}
-	t.target = next
-	t.res.Fingerprint = leafFingerprint(next.CertPEM)
-	t.report(StepValidate, StepOK, t.validateDetail())
-
-	if req.DryRun {
+	if msg != "" || req.DryRun {
+		if err := t.begin(StepValidate); err != nil {
+			return t.crashed(err)
+		}
+		if msg != "" {
+			t.res.Field = field
+			return t.fail(StepValidate, msg)
+		}
+		t.accept(old, oldErr, next)
 		t.res.Changes = diff(old, oldErr, next)
 		t.res.Message = dryRunMessage(t.res.Changes)
 		return *t.res
 	}
+
+	st, err := config.OpenStore(dir, d.Host)
+	if err != nil {
+		t.res.EnvironmentError = true
+		t.res.Message = storeError(err, dir)
+		return *t.res
+	}
+	st.Now = d.Now
+	t.store = st
+	lock, err := st.Lock(d.Command)
+	if err != nil {
+		t.res.EnvironmentError = true
+		t.res.Message = err.Error()
+		var le *config.LockedError
+		if errors.As(err, &le) {
+			h := le.Holder
+			t.res.LockHolder = &h
+		}
+		return *t.res
+	}
+	defer lock.Unlock()
+
+	if err := t.begin(StepValidate); err != nil {
+		return t.crashed(err)
+	}
+	// What we carry over must be what we replace: if another apply finished
+	// while we waited for the lock, build again on top of its result.
+	now, nowErr := config.Load(dir, d.Host)
+	if now.Generation != old.Generation || (nowErr == nil) != (oldErr == nil) {
+		old, oldErr = now, nowErr
+		t.res.Warnings, t.res.Diagnostics, t.res.Validation = nil, nil, validate.Report{}
+		if next, msg, field = t.build(req, old, oldErr); msg != "" {
+			t.res.Field = field
+			return t.fail(StepValidate, msg)
+		}
+	}
+	t.accept(old, oldErr, next)
 
 	if err := t.begin(StepWrite); err != nil {
 		return t.crashed(err)
@@ -93,6 +99,19 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 	t.target = next
 	t.report(StepWrite, StepOK, fmt.Sprintf("generation %s written to %s", gen, dir))
 	return t.switchReloadVerify(gen)
+}
+
+// accept records what validate passed: the generation it replaces and the
+// one it will install.
+func (t *txn) accept(old config.Loaded, oldErr error, next config.Loaded) {
+	if oldErr == nil {
+		t.prev = old.Generation
+		t.prevFP = leafFingerprint(old.CertPEM)
+		t.res.Previous = old.Generation
+	}
+	t.target = next
+	t.res.Fingerprint = leafFingerprint(next.CertPEM)
+	t.report(StepValidate, StepOK, t.validateDetail())
 }
 
 // build works out the configuration to install: the request on top of what
