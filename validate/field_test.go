@@ -393,3 +393,16 @@ func TestTrustedCertificateBlock(t *testing.T) {
 		t.Fatalf("%+v %q", r.Diagnostics, r.Recognised)
 	}
 }
+
+// TestDamagedLegacyKeyLine: the damaged line is found past the
+// Proc-Type/DEK-Info headers too.
+func TestDamagedLegacyKeyLine(t *testing.T) {
+	text := "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\n" +
+		"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2\n" +
+		"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVph*mNkZWZnaGlqa2xtbm9wcXJzdHV2\n" +
+		"-----END RSA PRIVATE KEY-----\n"
+	r := NewChecker(nil).Key(text, nil)
+	if len(r.Diagnostics) != 1 || r.Diagnostics[0].Code != CodePEMBadBase64 || r.Diagnostics[0].Line != 6 {
+		t.Fatalf("%+v", r.Diagnostics)
+	}
+}

@@ -121,87 +121,97 @@ func scanPEM(text string) scanned {
 // line breaks and indentation all the same case.
 func decodeBody(b *block, text string, bodyStart, bodyEnd int, li lineIndex) {
 	body := text[bodyStart:bodyEnd]
-	type tok struct {
-		s   string
-		off int
-	}
-	var toks []tok
-	maxTok := 0
+	// One pass straight into the base64 buffer: this runs for every block
+	// of a pasted 150-certificate bundle, on every edit.
+	enc := make([]byte, 0, len(body))
+	maxTok, firstTok, lastTok := 0, -1, -1
+	pendingHeader := ""
 	for i := 0; i < len(body); {
-		for i < len(body) {
-			n := spaceLen(body, i)
-			if n == 0 {
-				break
-			}
+		if n := spaceLen(body, i); n > 0 {
 			i += n
+			continue
 		}
-		j := i
+		j := i + 1
 		for j < len(body) && spaceLen(body, j) == 0 {
 			j++
 		}
-		if j > i {
-			toks = append(toks, tok{body[i:j], bodyStart + i})
-			maxTok = max(maxTok, j-i)
-		}
-		i = j
-	}
-	var sb strings.Builder
-	sb.Grow(len(body))
-	type piece struct{ start, off int } // start in sb, offset in text
-	var pieces []piece
-	for i := 0; i < len(toks); i++ {
-		t := toks[i].s
-		if k := strings.IndexByte(t, ':'); k >= 0 {
-			// A header: "Proc-Type: 4,ENCRYPTED" (value is the next token)
-			// or "Proc-Type:4,ENCRYPTED".
+		t := body[i:j]
+		switch k := strings.IndexByte(t, ':'); {
+		case pendingHeader != "":
+			b.Headers[pendingHeader] = t
+			pendingHeader = ""
+		case k >= 0:
+			// A header: "Proc-Type: 4,ENCRYPTED" (the value is the next
+			// token) or "Proc-Type:4,ENCRYPTED".
 			if b.Headers == nil {
 				b.Headers = map[string]string{}
 			}
-			key, val := t[:k], t[k+1:]
-			if val == "" && i+1 < len(toks) {
-				i++
-				val = toks[i].s
+			if t[k+1:] == "" {
+				pendingHeader = t[:k]
+			} else {
+				b.Headers[t[:k]] = t[k+1:]
 			}
-			b.Headers[key] = val
-			continue
+		default:
+			if firstTok < 0 {
+				firstTok = bodyStart + i
+			}
+			lastTok = bodyStart + i
+			maxTok = max(maxTok, j-i)
+			enc = append(enc, t...)
 		}
-		pieces = append(pieces, piece{sb.Len(), toks[i].off})
-		sb.WriteString(t)
+		i = j
 	}
 	// A body that shares a line with BEGIN or END, or whose lines are far
 	// longer than PEM's 64 columns, lost its line breaks on the way.
-	beginLine, endLine := li.line(bodyStart-1), li.line(bodyEnd)
-	if len(pieces) > 0 && (li.line(pieces[0].off) == beginLine || endLine == li.line(pieces[len(pieces)-1].off) || maxTok > 80) {
+	if firstTok >= 0 && (li.line(firstTok) == li.line(bodyStart-1) || li.line(lastTok) == li.line(bodyEnd) || maxTok > 80) {
 		b.Repaired = true
 	}
-	enc := sb.String()
 	// Some exporters drop padding; accept that rather than reject it.
 	dec := base64.StdEncoding
-	if len(enc)%4 != 0 && !strings.HasSuffix(enc, "=") {
+	if len(enc)%4 != 0 && (len(enc) == 0 || enc[len(enc)-1] != '=') {
 		dec = base64.StdEncoding.WithPadding(base64.NoPadding)
 	}
-	der, err := dec.DecodeString(enc)
-	if err != nil {
+	der := make([]byte, dec.DecodedLen(len(enc)))
+	n, err := dec.Decode(der, enc)
+	if err != nil || n == 0 {
 		b.Broken = CodePEMBadBase64
 		b.BadLine = b.Line
 		var ce base64.CorruptInputError
 		if errors.As(err, &ce) {
-			off := int(ce)
-			for k := len(pieces) - 1; k >= 0; k-- {
-				if pieces[k].start <= off {
-					b.BadLine = li.line(pieces[k].off + off - pieces[k].start)
-					break
-				}
-			}
+			b.BadLine = li.line(bodyOffset(body, int(ce)) + bodyStart)
 		}
 		return
 	}
-	if len(der) == 0 {
-		b.Broken = CodePEMBadBase64
-		b.BadLine = b.Line
-		return
+	b.Bytes = der[:n]
+}
+
+// bodyOffset maps an offset in the joined base64 back to body, for the
+// line of damaged base64. Only runs on the error path.
+func bodyOffset(body string, want int) int {
+	got, pending := 0, false
+	for i := 0; i < len(body); {
+		if n := spaceLen(body, i); n > 0 {
+			i += n
+			continue
+		}
+		j := i + 1
+		for j < len(body) && spaceLen(body, j) == 0 {
+			j++
+		}
+		switch k := strings.IndexByte(body[i:j], ':'); {
+		case pending:
+			pending = false
+		case k >= 0:
+			pending = k == j-i-1
+		default:
+			if want < got+(j-i) {
+				return i + want - got
+			}
+			got += j - i
+		}
+		i = j
 	}
-	b.Bytes = der
+	return len(body)
 }
 
 // Copies out of web pages, Word or Outlook bring invisible characters
