@@ -82,7 +82,7 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 			rep := d.Validate(validate.Input{
 				Certificate: string(l.CertPEM), Key: string(l.KeyPEM),
 				CABundle: string(append(append([]byte{}, l.ChainPEM...), l.CAPEM...)),
-				Hostname: l.Settings.Hostname, Now: d.Now(), Roots: d.Roots,
+				Hostname: l.Settings.Hostname, Now: d.Now(), Roots: d.Roots, LoadRoots: validate.SystemRoots,
 			})
 			st.Validation = rep
 			st.Summary = rep.Summary

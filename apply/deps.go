@@ -86,7 +86,9 @@ type Deps struct {
 	// Validate is the full check of pasted material; validate.Check.
 	Validate func(validate.Input) validate.Report
 	// Roots is the system trust pool for validation and verify; nil means
-	// validate.SystemRoots().
+	// validate.SystemRoots(), loaded only when a chain needs it (a bundle
+	// that carries its own root does not), which saves most of a CLI
+	// apply's start-up.
 	Roots *x509.CertPool
 	// Command is recorded in the lock so a second admin sees who applies.
 	Command string

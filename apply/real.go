@@ -14,9 +14,6 @@ func realDefaults(d *Deps) {
 	if d.Validate == nil {
 		d.Validate = validate.Check
 	}
-	if d.Roots == nil {
-		d.Roots = validate.SystemRoots()
-	}
 	if d.Prober == nil {
 		d.Prober = probeRunner{}
 	}

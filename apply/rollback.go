@@ -91,7 +91,7 @@ func Rollback(ctx context.Context, d Deps, dir, toGen string, progress func(Step
 		rep := d.Validate(validate.Input{
 			Certificate: string(target.CertPEM), Key: string(target.KeyPEM),
 			CABundle: string(append(append([]byte{}, target.ChainPEM...), target.CAPEM...)),
-			Hostname: target.Settings.Hostname, Now: d.Now(), Roots: d.Roots,
+			Hostname: target.Settings.Hostname, Now: d.Now(), Roots: d.Roots, LoadRoots: validate.SystemRoots,
 		})
 		t.res.Validation = rep
 		t.res.Diagnostics = rep.Diagnostics

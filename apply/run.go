@@ -178,6 +178,7 @@ func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.L
 		Passphrase:  req.Passphrase,
 		Now:         t.d.Now(),
 		Roots:       t.d.Roots,
+		LoadRoots:   validate.SystemRoots, // only when the chain needs them
 	})
 	t.res.Validation = rep
 	t.res.Diagnostics = rep.Diagnostics

@@ -15,6 +15,7 @@ import (
 
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/probe"
+	"github.com/smtptls/smtptls/validate"
 )
 
 // rollbackBudget bounds the rollback after a failure. It runs on a context
@@ -279,17 +280,35 @@ func (t *txn) verify(listen string) (string, bool) {
 	return fmt.Sprintf("%s serves certificate %s over STARTTLS", vr.Target, shortFP(vr.Fingerprint)), true
 }
 
-// roots trusts the system roots plus the CA material of the target, so a
-// private CA's chain verifies like a public one.
+// roots trusts the CA material of the target, plus the system roots unless
+// that material carries its own root: a private CA's chain verifies like a
+// public one, and the system store is read only when needed.
 func (t *txn) roots() *x509.CertPool {
-	var pool *x509.CertPool
-	if t.d.Roots != nil {
-		pool = t.d.Roots.Clone()
-	} else {
-		pool = x509.NewCertPool()
+	base := t.d.Roots
+	if base == nil && !hasOwnRoot(t.target.CAPEM) {
+		base = validate.SystemRoots()
+	}
+	pool := x509.NewCertPool()
+	if base != nil {
+		pool = base.Clone()
 	}
 	pool.AppendCertsFromPEM(t.target.CAPEM)
 	return pool
+}
+
+// hasOwnRoot reports whether caPEM holds a self-signed CA certificate.
+func hasOwnRoot(caPEM []byte) bool {
+	for rest := caPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return false
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err == nil && c.IsCA && c.CheckSignatureFrom(c) == nil {
+			return true
+		}
+	}
 }
 
 // rollback switches back to t.prev after a failure at step, reloads, and

@@ -1,6 +1,11 @@
 package apply
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/smtptls/smtptls/internal/testpki"
+)
 
 func TestDialAddr(t *testing.T) {
 	for _, c := range []struct{ setting, bound, want string }{
@@ -27,5 +32,15 @@ func TestBindHint(t *testing.T) {
 	}
 	if h := bindHint("certificate and key: private key does not match public key", ":25"); h != "" {
 		t.Errorf("hint %q for an unrelated refusal", h)
+	}
+}
+
+func TestHasOwnRoot(t *testing.T) {
+	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, "mail.example.test")
+	if !hasOwnRoot(ch.Root.PEM()) || !hasOwnRoot(ch.Bundle()) {
+		t.Error("a bundle with its root not recognised")
+	}
+	if hasOwnRoot(ch.Intermediate.PEM()) || hasOwnRoot(nil) || hasOwnRoot(ch.Leaf.PEM()) {
+		t.Error("a bundle without a root taken for one: the system roots would be skipped")
 	}
 }
