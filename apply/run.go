@@ -140,7 +140,11 @@ func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.L
 		s.Listen = req.Listen
 	}
 	if s.Mode == config.ModeRequired && !req.ConfirmRequired {
-		return next, requiredRefusal, ""
+		if !req.DryRun {
+			return next, requiredRefusal, ""
+		}
+		// A preview needs no confirmation; the real apply will.
+		t.res.Warnings = append(t.res.Warnings, "applying mode required will need confirmation (--yes): a public MX that requires TLS loses mail from peers without it")
 	}
 	if err := s.Check(); err != nil {
 		return next, err.Error(), ""

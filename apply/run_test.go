@@ -126,6 +126,12 @@ func TestRequiredNeedsConfirmation(t *testing.T) {
 	if gens, _ := config.ListGenerations(f.dir); len(gens) != 0 {
 		t.Errorf("written anyway: %v", gens)
 	}
+	// A dry run previews without the confirmation, and says it will need it.
+	req.DryRun = true
+	r = f.run(req)
+	if r.FailedStep != "" || len(r.Changes) == 0 || !strings.Contains(strings.Join(r.Warnings, " "), "--yes") {
+		t.Errorf("dry run of required without confirmation: %+v", r)
+	}
 }
 
 func TestTLSModeWithoutCertificateSaysWhatToPass(t *testing.T) {
