@@ -65,10 +65,9 @@ func BenchmarkKeystroke250KB(b *testing.B) {
 func BenchmarkFirstFrame(b *testing.B) {
 	h := newHarness(b)
 	d := h.deps()
-	st := plainStyles()
 	b.ReportAllocs()
 	for range b.N {
-		m := New(context.Background(), d, st)
+		m := New(context.Background(), d, plainStyles())
 		_ = m.Init()
 		m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 		_ = m.View()

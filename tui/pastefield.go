@@ -27,7 +27,13 @@ type PasteField struct {
 	MaskBody    bool
 	Placeholder string
 	bytes       int
+	// version changes with every edit, so callers can cache what they
+	// derive from the whole text.
+	version int
 }
+
+// Version identifies the text's current state; it changes on every edit.
+func (f *PasteField) Version() int { return f.version }
 
 // NewPasteField returns an empty field.
 func NewPasteField(placeholder string) *PasteField {
@@ -107,10 +113,12 @@ func (f *PasteField) Insert(s string) {
 		f.col = utf8.RuneCountInString(last)
 	}
 	f.bytes += len(s)
+	f.version++
 	f.scroll()
 }
 
 func (f *PasteField) recount() {
+	f.version++
 	n := len(f.lines) - 1
 	for _, l := range f.lines {
 		n += len(l)
@@ -180,6 +188,7 @@ func (f *PasteField) backspace() bool {
 		f.lines[f.row] = line[:a] + line[b:]
 		f.col--
 		f.bytes -= b - a
+		f.version++
 		f.scroll()
 		return true
 	}
@@ -192,6 +201,7 @@ func (f *PasteField) backspace() bool {
 	f.lines = append(f.lines[:f.row], f.lines[f.row+1:]...)
 	f.row--
 	f.bytes--
+	f.version++
 	f.scroll()
 	return true
 }
@@ -202,6 +212,7 @@ func (f *PasteField) deleteForward() bool {
 		a, b := byteIndex(line, f.col), byteIndex(line, f.col+1)
 		f.lines[f.row] = line[:a] + line[b:]
 		f.bytes -= b - a
+		f.version++
 		return true
 	}
 	if f.row == len(f.lines)-1 {
@@ -210,6 +221,7 @@ func (f *PasteField) deleteForward() bool {
 	f.lines[f.row] = line + f.lines[f.row+1]
 	f.lines = append(f.lines[:f.row+1], f.lines[f.row+2:]...)
 	f.bytes--
+	f.version++
 	return true
 }
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,12 +64,13 @@ func wizFreePort(t *testing.T) int {
 
 // startWizard runs `smtptls setup` in tmux; cleanup stops the listener and
 // the tmux server whatever happened.
-func startWizard(t *testing.T, bin, dir string) *wizTerm {
+func startWizard(t *testing.T, bin, dir string, env ...string) *wizTerm {
 	t.Helper()
 	w := &wizTerm{t: t, sock: filepath.Join(t.TempDir(), "tmux.sock"), bin: bin, dir: dir,
 		addr: "127.0.0.1:" + strconv.Itoa(wizFreePort(t))}
-	cmd := strings.Join([]string{"env", "TERM=xterm-256color", "SMTPTLS_CONFIG_DIR=", bin, "setup",
-		"--config-dir", dir, "--listen", w.addr, "--hostname", "mail.example.test"}, " ")
+	args := append([]string{"env", "-u", "NO_COLOR", "TERM=xterm-256color", "COLORTERM=truecolor"}, env...)
+	cmd := strings.Join(append(args, bin, "setup",
+		"--config-dir", dir, "--listen", w.addr, "--hostname", "mail.example.test"), " ")
 	w.tmux("new-session", "-d", "-s", "wiz", "-x", "80", "-y", "24", cmd, ";", "set-option", "-t", "wiz", "remain-on-exit", "on")
 	t.Cleanup(func() {
 		_ = exec.Command(bin, "stop", "--config-dir", dir).Run()
@@ -87,6 +89,14 @@ func (w *wizTerm) tmux(args ...string) string {
 }
 
 func (w *wizTerm) screen() string { return w.tmux("capture-pane", "-p", "-t", "wiz", "-S", "-100") }
+
+// colored reports whether the screen holds any color (SGR 30-38, 40-48,
+// 90-97, 100-107); reverse video for the cursor is not color.
+func (w *wizTerm) colored() bool {
+	return sgrColor.MatchString(w.tmux("capture-pane", "-p", "-e", "-t", "wiz"))
+}
+
+var sgrColor = regexp.MustCompile(`\x1b\[(?:[0-9]+;)*(?:3[0-8]|4[0-8]|9[0-7]|10[0-7])(?:;[0-9]+)*m`)
 
 // waitFor waits until the screen shows every one of texts.
 func (w *wizTerm) waitFor(timeout time.Duration, texts ...string) string {
@@ -199,6 +209,9 @@ func TestWizardE2EPasteApplyServes(t *testing.T) {
 	w := startWizard(t, bin, dir)
 
 	w.waitFor(10*time.Second, "How should this gateway handle STARTTLS?", "> Available (recommended)")
+	if !w.colored() {
+		t.Fatal("no color on a 256-color terminal without NO_COLOR")
+	}
 	w.keys("Enter")
 	w.waitFor(5*time.Second, "Certificate · step 2 of 6", "-----BEGIN CERTIFICATE-----")
 
@@ -308,8 +321,11 @@ func TestWizardE2EStartsOnRecoveryForAnExpiredCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w := startWizard(t, bin, dir)
+	w := startWizard(t, bin, dir, "NO_COLOR=1")
 	s := w.waitFor(10*time.Second, "Needs attention", "This gateway's TLS needs attention.", "expired", "Press enter to fix it")
+	if w.colored() {
+		t.Fatalf("color drawn with NO_COLOR=1:\n%q", w.tmux("capture-pane", "-p", "-e", "-t", "wiz"))
+	}
 	if strings.Contains(s, "Press r to apply the installed configuration again") {
 		t.Fatalf("offers to re-apply an expired certificate:\n%s", s)
 	}
