@@ -118,6 +118,20 @@ func (r *resultScreen) content() string {
 			b.WriteString(st.OK.Render("✓ Nothing was written; the installed configuration is unchanged.") + "\n")
 		}
 	}
+	if !res.Applied {
+		// The engine's own findings say exactly what to change.
+		shown := 0
+		for _, d := range res.Diagnostics {
+			if d.Severity != validate.SevError || shown == 5 {
+				continue
+			}
+			shown++
+			b.WriteString("  " + st.Err.Render("✗ ") + indent(wrap(lineRef(d)+d.Message, r.w-4), "    ")[4:] + "\n")
+			if d.Hint != "" {
+				b.WriteString(indent(wrap(d.Hint, r.w-4), "    ") + "\n")
+			}
+		}
+	}
 	b.WriteString("\n" + r.a.stepsView() + "\n")
 	if v := res.Verify; v != nil {
 		b.WriteString("\n" + st.Heading.Render("What a sending server sees") + "\n")

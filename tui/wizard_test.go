@@ -466,3 +466,31 @@ func TestNoColorMeansNoEscapeSequences(t *testing.T) {
 		t.Fatalf("plain styles drew escapes: %q", h.view())
 	}
 }
+
+func TestApplyRefusedByValidationListsTheProblemsAndWroteNothing(t *testing.T) {
+	h := newHarness(t).start(80, 40)
+	h.result = apply.Result{FailedStep: apply.StepValidate, Field: validate.FieldCertificate,
+		Message: "The certificate expired while you were in the wizard.",
+		Diagnostics: []validate.Diagnostic{{Severity: validate.SevError, Field: validate.FieldCertificate, Code: validate.CodeCertExpired,
+			Message: "The certificate expired on 2026-11-28.", Hint: "Renew the certificate with your CA and paste the new one."}}}
+	h.steps = []apply.Step{{Name: apply.StepValidate, Status: apply.StepFailed}}
+	h.fillAll()
+	h.press("enter")
+	h.wantView("✗ Not applied.", "expired while you were", "✗ The certificate expired on 2026-11-28.", "Renew the certificate",
+		"✓ Nothing was written", "enter fix certificate")
+	h.press("enter")
+	h.wantScreen("Certificate")
+}
+
+func TestCtrlCDuringApplyDoesNotInterruptIt(t *testing.T) {
+	h := newHarness(t).start(80, 24)
+	h.fillAll()
+	as := h.m.screens[stepApply].(*applyScreen)
+	h.m.cur = stepApply // as if the transaction were still running
+	as.done = false
+	h.press("ctrl+c")
+	if h.quit {
+		t.Fatal("ctrl+c quit in the middle of an apply")
+	}
+	h.wantView("Apply is running: it finishes or rolls back by itself")
+}
