@@ -107,6 +107,10 @@ func buildChain(leaf *certInfo, pool []*certInfo, rootsFn func() *x509.CertPool,
 			} else {
 				ch.diags = append(ch.diags, diag(FieldChain, CodeChainExpiredIntermediate, next.Line, fmt.Sprintf("The intermediate %q (%s) on the chain of %q expired on %s.", next.Name, next.where(), leaf.Name, date(next.Cert.NotAfter))))
 			}
+		} else if d := daysLeft(next.Cert.NotAfter, now); d < expiringSoonDays && !next.selfSigned() && next.Cert.NotAfter.Before(leaf.Cert.NotAfter) {
+			// The chain breaks when the intermediate expires, even though
+			// the server certificate itself is still valid.
+			ch.diags = append(ch.diags, diag(FieldChain, CodeChainExpiringSoon, next.Line, fmt.Sprintf("The intermediate %q (%s) expires on %s, in %d days, before %q does.", next.Name, next.where(), date(next.Cert.NotAfter), d, leaf.Name)))
 		}
 		cur = next
 	}

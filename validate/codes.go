@@ -57,6 +57,7 @@ const (
 
 	CodeChainMissingIntermediate Code = "chain_missing_intermediate"
 	CodeChainExpiredIntermediate Code = "chain_expired_intermediate"
+	CodeChainExpiringSoon        Code = "chain_expiring_soon"
 	CodeChainNoRoot              Code = "chain_no_root"
 	CodeChainIssuerNotCA         Code = "chain_issuer_not_ca"
 )
@@ -117,6 +118,7 @@ var codes = map[Code]codeInfo{
 
 	CodeChainMissingIntermediate: {SevError, "The intermediate that issued the server certificate is missing.", "Add the certificate \"{issuer}\" to the CA bundle: your CA's download page lists it as the intermediate or chain certificate (often in fullchain.pem or ca-bundle.crt)."},
 	CodeChainExpiredIntermediate: {SevError, "An intermediate on the chain has expired.", "Download the current intermediate certificate from your CA and replace the expired one in the CA bundle."},
+	CodeChainExpiringSoon:        {SevWarning, "An intermediate on the chain expires within 30 days, before the server certificate.", "Download the intermediate's successor from your CA (it usually publishes the next one in advance) and put it in the CA bundle."},
 	CodeChainNoRoot:              {SevWarning, "The chain ends at an intermediate whose root is neither pasted nor trusted here.", "Peers doing opportunistic TLS still connect; to let verifying peers check the chain, add the root \"{issuer}\" to the CA bundle (or check it is a CA they trust)."},
 	CodeChainIssuerNotCA:         {SevError, "A certificate on the chain signed another but is not a CA.", "Replace it with the real intermediate certificate from your CA."},
 }

@@ -357,6 +357,9 @@ func (g *gen) cases() []fixture {
 		root := must(testpki.NewRoot(long(testpki.Template{CommonName: "Fixture Root CA"})))
 		inter := must(root.Issue(testpki.Template{CommonName: "Expired Intermediate CA", IsCA: true, Now: Now, NotBefore: longStart, NotAfter: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}))
 		leaf := must(inter.Issue(long(testpki.Template{CommonName: host, DNSNames: []string{host}})))
+		soon := must(root.Issue(testpki.Template{CommonName: "Retiring Intermediate CA", IsCA: true, Now: Now, NotBefore: longStart, NotAfter: Now.AddDate(0, 0, 20)}))
+		leaf3 := must(soon.Issue(long(testpki.Template{CommonName: host, DNSNames: []string{host}})))
+		add("chain_expiring_soon", s(leaf3.PEM()), s(leaf3.KeyPEM()), s(soon.PEM())+s(root.PEM()), Case{Hostname: host, Codes: codes("chain_expiring_soon"), Note: "the intermediate expires in 20 days, the leaf much later"})
 		add("chain_expired_intermediate", s(leaf.PEM()), s(leaf.KeyPEM()), s(inter.PEM())+s(root.PEM()), Case{Hostname: host, Codes: codes("chain_expired_intermediate")})
 
 		notCA := must(root.Issue(long(testpki.Template{CommonName: "Not A CA"})))
