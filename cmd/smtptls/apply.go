@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +42,6 @@ Flags:
 
 func cmdApply(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	dirFlag := fs.String("config-dir", "", "config `DIR` (default: $"+config.EnvConfigDir+", /etc/smtptls as root, else ~/.config/smtptls)")
 	modeFlag := fs.String("mode", "", "TLS `MODE`: disabled, available or required")
 	certFile := fs.String("cert", "", "server certificate `FILE` (PEM; a full chain is split)")
@@ -57,13 +57,8 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(fs.Output(), applyUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := applyParse(e, fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "smtptls apply: unexpected argument %q (files are given with --cert, --key, --ca)\n", fs.Arg(0))
@@ -124,6 +119,25 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	}
 	applyWriteResult(e.stdout, res, color)
 	return applyExit(res)
+}
+
+// applyParse parses flags. The flag package prints the usage itself on
+// --help, to the same writer as errors; collect it, and send it to stdout
+// for --help (exit 0) and to stderr with an error (exit 2), once.
+func applyParse(e *env, fs *flag.FlagSet, args []string) (code int, ok bool) {
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		fs.SetOutput(e.stderr)
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		e.stdout.Write(buf.Bytes())
+		return exitOK, false
+	}
+	e.stderr.Write(buf.Bytes())
+	return exitUsage, false
 }
 
 // applyDeps are the real dependencies, with this process's host and clock.

@@ -318,3 +318,24 @@ func TestApplyJSONWhenLocked(t *testing.T) {
 		t.Errorf("rollback while locked: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+func TestHelpOnceOnStdout(t *testing.T) {
+	for _, name := range []string{"apply", "status", "rollback"} {
+		var out, errOut strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, host: config.ThisHost(), now: time.Now}
+		if code := run(context.Background(), e, []string{name, "--help"}); code != exitOK {
+			t.Errorf("%s --help: exit %d", name, code)
+		}
+		if n := strings.Count(out.String(), "Usage: smtptls "+name); n != 1 || errOut.Len() != 0 {
+			t.Errorf("%s --help: usage %d times on stdout, stderr %q", name, n, errOut.String())
+		}
+		out.Reset()
+		errOut.Reset()
+		if code := run(context.Background(), e, []string{name, "--bogus"}); code != exitUsage {
+			t.Errorf("%s --bogus: exit %d", name, code)
+		}
+		if out.Len() != 0 || !strings.Contains(errOut.String(), "-bogus") || strings.Count(errOut.String(), "Usage:") != 1 {
+			t.Errorf("%s --bogus: stdout %q stderr %q", name, out.String(), errOut.String())
+		}
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -26,7 +25,6 @@ Flags:
 
 func cmdRollback(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("rollback", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	dirFlag := fs.String("config-dir", "", "config `DIR` (default: $"+config.EnvConfigDir+", /etc/smtptls as root, else ~/.config/smtptls)")
 	to := fs.String("to", "", "the `GENERATION` to return to (default: the one before the live one)")
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
@@ -34,13 +32,8 @@ func cmdRollback(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(fs.Output(), rollbackUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := applyParse(e, fs, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "smtptls rollback: unexpected argument %q (name the generation with --to)\n", fs.Arg(0))
