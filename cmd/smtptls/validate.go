@@ -114,7 +114,7 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "smtptls validate: write output: %v\n", err)
 			return exitUsage
 		}
-	} else if err := validate.WriteText(e.stdout, r, validateUseColor(e.stdout)); err != nil {
+	} else if err := validate.WriteText(e.stdout, r, validateUseColor(e.stdout, e.host.Getenv)); err != nil {
 		fmt.Fprintf(e.stderr, "smtptls validate: write output: %v\n", err)
 		return exitUsage
 	}
@@ -174,10 +174,13 @@ func validateReadPassphrase(name string, stdin io.Reader) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// validateUseColor reports whether w gets colors: only a terminal, never with
-// NO_COLOR set (https://no-color.org).
-func validateUseColor(w io.Writer) bool {
-	if os.Getenv("NO_COLOR") != "" {
+// validateUseColor reports whether w gets colors: only a terminal, never
+// with NO_COLOR set (https://no-color.org) or on a dumb terminal.
+func validateUseColor(w io.Writer, getenv func(string) string) bool {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
 		return false
 	}
 	f, ok := w.(*os.File)

@@ -238,8 +238,18 @@ func TestValidateNoKeyMaterialInOutput(t *testing.T) {
 }
 
 func TestValidateColorOnlyOnATerminal(t *testing.T) {
-	t.Setenv("NO_COLOR", "")
-	if validateUseColor(&bytes.Buffer{}) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	plain := env("TERM", "xterm-256color")
+	if validateUseColor(&bytes.Buffer{}, plain) {
 		t.Error("color on a buffer")
 	}
 	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
@@ -247,16 +257,18 @@ func TestValidateColorOnlyOnATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if validateUseColor(f) {
+	if validateUseColor(f, plain) {
 		t.Error("color into a regular file")
 	}
 	tty := validateOpenPTY(t)
-	if !validateUseColor(tty) {
+	if !validateUseColor(tty, plain) {
 		t.Error("no color on a terminal")
 	}
-	t.Setenv("NO_COLOR", "1")
-	if validateUseColor(tty) {
+	if validateUseColor(tty, env("TERM", "xterm", "NO_COLOR", "1")) {
 		t.Error("color on a terminal with NO_COLOR set")
+	}
+	if validateUseColor(tty, env("TERM", "dumb")) {
+		t.Error("color on a dumb terminal")
 	}
 }
 
