@@ -2,7 +2,9 @@ package tui
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/bubbles/textarea"
 	tea "github.com/charmbracelet/bubbletea"
@@ -126,5 +128,34 @@ func BenchmarkBubblesTextareaKeystroke250KB(b *testing.B) {
 	for range b.N {
 		ta, _ = ta.Update(ins)
 		_ = ta.View()
+	}
+}
+
+// BenchmarkTypedOutPaste250KB is the same bundle arriving as keystrokes (a
+// terminal without bracketed paste): one message per line and one Enter
+// per line break, microseconds apart, each followed by the frame Bubble
+// Tea asks for.
+func BenchmarkTypedOutPaste250KB(b *testing.B) {
+	h := benchHarness(b)
+	var msgs []tea.KeyMsg
+	for i, l := range strings.Split(bigBundle(b), "\n") {
+		if i > 0 {
+			msgs = append(msgs, tea.KeyMsg{Type: tea.KeyEnter})
+		}
+		if l != "" {
+			msgs = append(msgs, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(l)})
+		}
+	}
+	h.clk.setStep(20 * time.Microsecond)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		h.m.s.bundle.Clear()
+		b.StartTimer()
+		for _, msg := range msgs {
+			h.m.Update(msg)
+			_ = h.m.View()
+		}
 	}
 }

@@ -79,6 +79,12 @@ type fieldScreen struct {
 	noteErr   bool
 	// blocks caches the number of BEGIN CERTIFICATE lines for blocksAt.
 	blocks, blocksAt int
+	// results counts check results received; lines caches resultLines.
+	results  int
+	lines    []string
+	linesFor *resultKey
+	intro    []string
+	introW   int
 }
 
 // certBlocks counts the certificate blocks, once per edit rather than
@@ -144,6 +150,7 @@ func (fs *fieldScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		}
 		fs.checking, fs.checked = false, true
 		fs.res, fs.extra = msg.res, msg.extra
+		fs.results++
 		if fs.field == validate.FieldKey && msg.res.Encrypted && !fs.passAccepted() && fs.input == inputField {
 			fs.input = inputPass
 			fs.pass.SetValue("")
@@ -330,8 +337,29 @@ var fieldIntro = map[validate.Field]string{
 		"-----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----. A bundle holds several certificates: paste all of them, in any order.",
 }
 
+// resultKey is everything resultLines depends on, so it is worked out
+// once per change instead of once per frame.
+type resultKey struct {
+	w                                 int
+	note                              string
+	noteErr, empty, checking, checked bool
+	results                           int
+	pass, installed                   bool
+}
+
 // resultLines is what goes under the field: recognised, problems, fixes.
 func (fs *fieldScreen) resultLines() []string {
+	k := resultKey{w: fs.w, note: fs.note, noteErr: fs.noteErr, empty: fs.f.Empty(), checking: fs.checking,
+		checked: fs.checked, results: fs.results, pass: fs.passAccepted(), installed: fs.s.installedText(fs.field) != ""}
+	if fs.linesFor != nil && *fs.linesFor == k {
+		return fs.lines
+	}
+	fs.lines = fs.computeResultLines()
+	fs.linesFor = &k
+	return fs.lines
+}
+
+func (fs *fieldScreen) computeResultLines() []string {
 	st := fs.Styles
 	w := fs.w
 	var out []string
@@ -437,9 +465,13 @@ func lineRef(d validate.Diagnostic) string {
 	return ""
 }
 
-// introLines is the explanation above the field.
+// introLines is the explanation above the field, wrapped once per width.
 func (fs *fieldScreen) introLines() []string {
-	return strings.Split(wrap(fieldIntro[fs.field], fs.w), "\n")
+	if fs.introW != fs.w || fs.intro == nil {
+		fs.intro = strings.Split(wrap(fieldIntro[fs.field], fs.w), "\n")
+		fs.introW = fs.w
+	}
+	return fs.intro
 }
 
 // layout sizes the field to what the intro and results leave over.

@@ -86,6 +86,10 @@ type Model struct {
 	showHelp bool
 	quitting bool
 	err      error
+
+	lastFrame      string
+	lastFrameAt    time.Time
+	refreshPending bool
 }
 
 // New builds the wizard. st is normally DefaultStyles of the program's
@@ -161,7 +165,18 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.start(msg)
 	case tea.KeyMsg:
 		m.c.observe(msg)
-		return m, m.key(msg)
+		cmd := m.key(msg)
+		if m.c.Burst && !m.refreshPending {
+			// Frames are reused during a burst (see View); make sure a
+			// fresh one follows it.
+			m.refreshPending = true
+			cmd = tea.Batch(cmd, m.c.Later(burstFrame, refreshMsg{}))
+		}
+		return m, cmd
+	case refreshMsg:
+		m.refreshPending = false
+		m.c.Burst = false
+		return m, nil
 	case fieldMsg:
 		return m, m.route(msg.stepOf(), msg)
 	case reportMsg:
@@ -340,6 +355,25 @@ func (m *Model) View() string {
 	if m.quitting {
 		return ""
 	}
+	// Bubble Tea asks for a frame after every message, and a paste typed
+	// out by a terminal without bracketed paste is thousands of messages
+	// microseconds apart; the screen only shows 60 frames a second, so
+	// during a burst the last frame is reused for up to burstFrame and a
+	// refreshMsg brings the real one.
+	if m.c.Burst && m.lastFrame != "" && m.c.Now().Sub(m.lastFrameAt) < burstFrame {
+		return m.lastFrame
+	}
+	m.lastFrame = m.view()
+	m.lastFrameAt = m.c.Now()
+	return m.lastFrame
+}
+
+// burstFrame is how long a frame may be reused during a keystroke burst.
+const burstFrame = 40 * time.Millisecond
+
+type refreshMsg struct{}
+
+func (m *Model) view() string {
 	st := m.c.Styles
 	w, h := m.c.Width, m.c.Height
 	title := st.Title.Render("smtptls setup") + st.StepInfo.Render(" · "+m.cur.title())

@@ -3,6 +3,8 @@ package tui
 import (
 	"bytes"
 	"context"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,4 +50,49 @@ func TestProgramPasteApplySuccess(t *testing.T) {
 		t.Fatal("the model does not report the apply")
 	}
 	golden.RequireEqual(t, []byte(m.View()))
+}
+
+// TestProgramTypedOutPasteArrivesWhole feeds a 250 KB bundle to a real
+// program as a terminal without bracketed paste sends it (CR for every
+// line break) through Bubble Tea's own input parser: every byte arrives,
+// no Enter moves on, and the typed Tab before it still works.
+func TestProgramTypedOutPasteArrivesWhole(t *testing.T) {
+	h := newHarness(t)
+	d := h.deps()
+	d.Now = time.Now // burst detection needs the real clock here
+	m := New(context.Background(), d, plainStyles())
+	in, feed := io.Pipe()
+	p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(io.Discard), tea.WithoutSignals())
+	big := bigBundle(t)
+	errc := make(chan error, 1)
+	go func() {
+		defer p.Quit()
+		for _, k := range []string{"\r", "\t", "\t"} { // a person: Enter, Tab, Tab
+			time.Sleep(150 * time.Millisecond)
+			if _, err := feed.Write([]byte(k)); err != nil {
+				errc <- err
+				return
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+		if _, err := feed.Write([]byte(strings.ReplaceAll(big, "\n", "\r"))); err != nil {
+			errc <- err
+			return
+		}
+		// Give the last messages time to be handled.
+		time.Sleep(500 * time.Millisecond)
+		errc <- nil
+	}()
+	if _, err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if m.Current() != "CA bundle" {
+		t.Fatalf("typed-out paste moved the wizard to %q", m.Current())
+	}
+	if got := m.s.bundle.Value(); got != big {
+		t.Fatalf("bundle holds %d bytes in %d lines, want %d bytes in %d lines", len(got), strings.Count(got, "\n"), len(big), strings.Count(big, "\n"))
+	}
 }
