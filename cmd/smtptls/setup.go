@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -80,10 +81,13 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 	if getenv("NO_COLOR") != "" || dumb {
 		renderer.SetColorProfile(termenv.Ascii)
 	}
-	d := wizardDeps(e, dir, out, getenv)
+	// The clipboard's OSC 52 sequence and the renderer's frames share one
+	// locked writer, so a copy can never land in the middle of a frame.
+	term := &lockedFile{File: out}
+	d := wizardDeps(e, dir, term, getenv)
 	d.Listen, d.Hostname = *listen, *hostname
 	m := tui.New(ctx, d, tui.DefaultStyles(renderer, dumb))
-	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out)}
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(term)}
 	if !dumb {
 		opts = append(opts, tea.WithAltScreen())
 	}
@@ -101,7 +105,7 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 
 // wizardDeps wires the wizard to the real engine: validate for the live
 // checks, apply for the transaction and the installed state.
-func wizardDeps(e *env, dir string, out *os.File, getenv func(string) string) tui.Deps {
+func wizardDeps(e *env, dir string, out io.Writer, getenv func(string) string) tui.Deps {
 	ad := apply.Deps{Host: e.host, Now: e.now, Exe: e.exe, Command: "smtptls setup (wizard)"}
 	return tui.Deps{
 		ConfigDir: dir,
@@ -206,3 +210,16 @@ func (l *lazyChecker) Bundle(text string, now time.Time) validate.FieldResult {
 	return l.get().Bundle(text, now)
 }
 func (l *lazyChecker) Check(in validate.Input) validate.Report { return l.get().Check(in) }
+
+// lockedFile is the terminal with its writes serialised; it is still an
+// *os.File underneath (Fd, Read), so Bubble Tea sees a terminal.
+type lockedFile struct {
+	*os.File
+	mu sync.Mutex
+}
+
+func (f *lockedFile) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.File.Write(p)
+}
