@@ -70,6 +70,7 @@ type harness struct {
 	installed Installed
 	// result is what the fake apply returns; requests records what it got.
 	result   apply.Result
+	preview  apply.Result // what the dry run on the review step returns
 	steps    []apply.Step
 	mu       sync.Mutex
 	requests []apply.Request
@@ -94,6 +95,9 @@ func (h *harness) deps() Deps {
 		Now:       h.clk.Now,
 		Installed: func(context.Context) (Installed, error) { return h.installed, nil },
 		Apply: func(_ context.Context, req apply.Request, progress func(apply.Step)) apply.Result {
+			if req.DryRun {
+				return h.preview
+			}
 			h.mu.Lock()
 			h.requests = append(h.requests, req)
 			h.mu.Unlock()

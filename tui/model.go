@@ -179,7 +179,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case fieldMsg:
 		return m, m.route(msg.stepOf(), msg)
-	case reportMsg:
+	case reportMsg, previewMsg:
 		return m, m.route(stepReview, msg)
 	case stepMsg, applyDoneMsg:
 		return m, m.route(stepApply, msg)

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/validate"
 )
@@ -17,6 +18,13 @@ import (
 type reportMsg struct {
 	seq int
 	rep validate.Report
+}
+
+// previewMsg is apply's dry run: what would change, by the engine's own
+// comparison with the installed configuration.
+type previewMsg struct {
+	seq int
+	res apply.Result
 }
 
 // reviewScreen shows everything that will be applied, every warning, and
@@ -28,6 +36,7 @@ type reviewScreen struct {
 	seq      int
 	checking bool
 	rep      *validate.Report
+	preview  *apply.Result
 	editHost bool
 	host     textinput.Model
 	note     string
@@ -61,19 +70,32 @@ func (r *reviewScreen) Enter() tea.Cmd {
 func (r *reviewScreen) check() tea.Cmd {
 	r.seq++
 	r.checking = true
+	r.preview = nil
 	r.refresh()
+	preview := r.previewCmd()
 	if !r.s.mode.NeedsCertificate() || r.s.deps.Checker == nil {
 		r.checking = false
 		r.rep = nil
 		r.refresh()
-		return nil
+		return preview
 	}
 	c, seq := r.s.deps.Checker, r.seq
 	in := validate.Input{
 		Certificate: r.s.cert.Value(), Key: r.s.key.Value(), CABundle: r.s.bundle.Value(),
 		Hostname: r.s.hostname, Passphrase: append([]byte(nil), r.s.passphrase...), Now: r.Now(),
 	}
-	return func() tea.Msg { return reportMsg{seq: seq, rep: c.Check(in)} }
+	return tea.Batch(preview, func() tea.Msg { return reportMsg{seq: seq, rep: c.Check(in)} })
+}
+
+// previewCmd asks apply for a dry run of the request (no lock, no write).
+func (r *reviewScreen) previewCmd() tea.Cmd {
+	run, ctx, seq := r.s.deps.Apply, r.s.ctx, r.seq
+	if run == nil {
+		return nil
+	}
+	req := r.s.request()
+	req.DryRun = true
+	return func() tea.Msg { return previewMsg{seq: seq, res: run(ctx, req, nil)} }
 }
 
 func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
@@ -83,6 +105,13 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			r.checking = false
 			rep := msg.rep
 			r.rep = &rep
+			r.refresh()
+		}
+		return stay, nil
+	case previewMsg:
+		if msg.seq == r.seq {
+			res := msg.res
+			r.preview = &res
 			r.refresh()
 		}
 		return stay, nil
@@ -200,7 +229,7 @@ func (r *reviewScreen) content() string {
 	row("Listen on", r.s.listen)
 	if !r.s.mode.NeedsCertificate() {
 		b.WriteString("\n" + st.Warn.Render("! STARTTLS will not be offered: mail and any passwords in it travel in plain text.") + "\n")
-		r.writeChanges(&b, nil)
+		r.writeChanges(&b)
 		return b.String()
 	}
 	if r.checking && r.rep == nil {
@@ -285,7 +314,7 @@ func (r *reviewScreen) content() string {
 			r.diag(&b, st.Fix.Render("↻ "), d)
 		}
 	}
-	r.writeChanges(&b, rep.Summary)
+	r.writeChanges(&b)
 	return strings.TrimRight(b.String(), "\n")
 }
 
@@ -304,45 +333,39 @@ func (r *reviewScreen) diag(b *strings.Builder, mark string, d validate.Diagnost
 	}
 }
 
-// writeChanges lists what differs from the installed configuration.
-func (r *reviewScreen) writeChanges(b *strings.Builder, sum *validate.Summary) {
+// writeChanges lists what differs from the installed configuration, as
+// apply's dry run compares them.
+func (r *reviewScreen) writeChanges(b *strings.Builder) {
 	st := r.Styles
-	in := r.s.installed
 	b.WriteString("\n" + st.Heading.Render("Compared with what is installed") + "\n")
-	if in.Loaded.Generation == "" {
+	switch p := r.preview; {
+	case r.s.installed.Loaded.Generation == "":
 		b.WriteString("  Nothing is installed yet: this is the first configuration.\n")
-		return
-	}
-	old := in.Loaded.Settings
-	changes := 0
-	ch := func(what, from, to string) {
-		if from != to {
-			changes++
-			fmt.Fprintf(b, "  %-12s %s → %s\n", what, from, to)
+	case p == nil:
+		b.WriteString(st.Muted.Render("  Comparing…") + "\n")
+	case len(p.Changes) == 0:
+		b.WriteString("  No changes: applying writes the same configuration again and reloads\n  the listener.\n")
+	default:
+		for _, c := range p.Changes {
+			b.WriteString(indent(wrap(fmt.Sprintf("%s: %s → %s", c.What, short(c.Old), short(c.New)), r.w-4), "  ") + "\n")
 		}
 	}
-	ch("mode", string(old.Mode), string(r.s.mode))
-	ch("host name", old.Hostname, r.s.hostname)
-	ch("listen", old.Listen, r.s.listen)
-	if r.s.mode.NeedsCertificate() {
-		oldFP, oldDays := "none", ""
-		if in.Report != nil && in.Report.Summary != nil {
-			oldFP = in.Report.Summary.Subject
-			oldDays = fmt.Sprintf(", %d days left", in.Report.Summary.DaysLeft)
-		}
-		if sum != nil && (in.Report == nil || in.Report.Summary == nil || in.Report.Summary.CertSHA256 != sum.CertSHA256) {
-			changes++
-			fmt.Fprintf(b, "  %-12s %s%s → %s, %d days left\n", "certificate", oldFP, oldDays, sum.Subject, sum.DaysLeft)
-		}
-		if strings.TrimSpace(r.s.key.Value()) != strings.TrimSpace(string(in.Loaded.KeyPEM)) && len(in.Loaded.KeyPEM) > 0 {
-			changes++
-			fmt.Fprintf(b, "  %-12s replaced\n", "private key")
+	if p := r.preview; p != nil {
+		for _, w := range p.Warnings {
+			b.WriteString("  " + st.Warn.Render("! ") + indent(wrap(w, r.w-4), "    ")[4:] + "\n")
 		}
 	}
-	if changes == 0 {
-		b.WriteString("  No changes: applying writes the same configuration again and reloads the listener.\n")
+	if r.s.installed.Loaded.Generation != "" {
+		b.WriteString("  The installed configuration is kept: `smtptls rollback` returns to it.\n")
 	}
-	b.WriteString("  The current configuration is kept as a generation you can roll back to.\n")
+}
+
+// short cuts a fingerprint or digest to what a person compares by eye.
+func short(v string) string {
+	if len(v) > 24 && !strings.Contains(v, " ") {
+		return v[:16] + "…"
+	}
+	return v
 }
 
 func (r *reviewScreen) View() string {

@@ -494,3 +494,20 @@ func TestCtrlCDuringApplyDoesNotInterruptIt(t *testing.T) {
 	}
 	h.wantView("Apply is running: it finishes or rolls back by itself")
 }
+
+func TestReviewShowsApplysDryRunChanges(t *testing.T) {
+	h := newHarness(t)
+	h.installed = installedFixture(t, h.dir, pki(t, "leaf.pem"), pki(t, "leaf.key"))
+	h.preview = apply.Result{DryRun: true, Changes: []apply.Change{
+		{What: "mode", Old: "available", New: "required"},
+		{What: "certificate", Old: "0123456789abcdef0123456789abcdef", New: "fedcba9876543210fedcba9876543210"},
+	}, Warnings: []string{"applying mode required will need confirmation"}}
+	h.start(100, 70)
+	h.press("down", "enter", "y", "tab", "tab", "tab")
+	h.wantScreen("Review")
+	h.wantView("mode: available → required", "certificate: 0123456789abcdef… → fedcba9876543210…",
+		"! applying mode required will need confirmation", "`smtptls rollback` returns to it")
+	if len(h.requests) != 0 {
+		t.Fatalf("the dry run was recorded as an apply: %+v", h.requests)
+	}
+}
