@@ -511,3 +511,19 @@ func TestReviewShowsApplysDryRunChanges(t *testing.T) {
 		t.Fatalf("the dry run was recorded as an apply: %+v", h.requests)
 	}
 }
+
+func TestEveryScreenSurvivesTinyAndHugeTerminals(t *testing.T) {
+	h := newHarness(t).start(80, 24)
+	h.fillAll()
+	for st, sc := range h.m.screens {
+		h.m.cur = st
+		for _, size := range [][2]int{{1, 1}, {20, 5}, {40, 10}, {300, 100}} {
+			h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+			v := h.view()
+			if n := strings.Count(v, "\n") + 1; n < size[1] && size[1] >= 5 {
+				t.Fatalf("%s at %v: %d lines", st.title(), size, n)
+			}
+			_ = sc.ShortHelp()
+		}
+	}
+}
