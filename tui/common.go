@@ -6,6 +6,9 @@
 // Every screen embeds *Common: size, styles, key map and the clock.
 package tui
 
+// The README's screens and the golden files are captured by a test:
+//go:generate go test -run TestScreens|TestREADMEShowsEveryScreen -update .
+
 import (
 	"time"
 

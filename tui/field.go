@@ -85,6 +85,8 @@ type fieldScreen struct {
 	linesFor *resultKey
 	intro    []string
 	introW   int
+	// prefilled: the field holds the installed value, untouched.
+	prefilled bool
 }
 
 // certBlocks counts the certificate blocks, once per edit rather than
@@ -186,9 +188,11 @@ func (fs *fieldScreen) updateField(k tea.KeyMsg) (nav, tea.Cmd) {
 		case key.Matches(k, keys.Clear):
 			fs.f.Clear()
 			fs.note = ""
+			fs.prefilled = false
 			return stay, fs.changed(false)
 		case key.Matches(k, keys.Keep) && fs.s.installedText(fs.field) != "":
 			fs.f.SetValue(fs.s.installedText(fs.field))
+			fs.prefilled = true
 			fs.note = "The installed " + fieldNoun(fs.field) + " is back in the field."
 			fs.noteErr = false
 			return stay, fs.changed(true)
@@ -199,6 +203,14 @@ func (fs *fieldScreen) updateField(k tea.KeyMsg) (nav, tea.Cmd) {
 	if k.Type == tea.KeyTab || k.Type == tea.KeyEsc {
 		return stay, nil // part of a typed-out paste: neither text nor a binding
 	}
+	if fs.prefilled && (k.Paste || k.Type == tea.KeyRunes && len(k.Runes) > 1) {
+		// A paste over the installed value replaces it: appending a new
+		// certificate to the old one is the classic broken renewal.
+		fs.f.Clear()
+		fs.note = "The paste replaced the installed " + fieldNoun(fs.field) + " (ctrl+k brings it back)."
+		fs.noteErr = false
+	}
+	fs.prefilled = false
 	if fs.f.Update(k) {
 		return stay, fs.changed(k.Paste)
 	}

@@ -37,6 +37,7 @@ func (fs *fieldScreen) updatePath(k tea.KeyMsg) (nav, tea.Cmd) {
 			return stay, nil
 		}
 		fs.f.SetValue(text)
+		fs.prefilled = false
 		fs.input = inputField
 		fs.path.Blur()
 		fs.completed = nil

@@ -261,6 +261,7 @@ func (m *Model) start(msg installedMsg) tea.Cmd {
 		fs := m.screens[st].(*fieldScreen)
 		if txt := s.installedText(fs.field); txt != "" {
 			fs.f.SetValue(txt)
+			fs.prefilled = true
 			cmds = append(cmds, fs.validateNow())
 		}
 	}

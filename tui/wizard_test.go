@@ -527,3 +527,23 @@ func TestEveryScreenSurvivesTinyAndHugeTerminals(t *testing.T) {
 		}
 	}
 }
+
+func TestPastingOverTheInstalledCertificateReplacesIt(t *testing.T) {
+	h := newHarness(t)
+	h.installed = installedFixture(t, h.dir, pki(t, "expired.pem"), pki(t, "expired.key"))
+	h.installed.NeedsAttention = []string{"The installed certificate expired."}
+	h.installed.Field = validate.FieldCertificate
+	h.start(80, 24)
+	h.press("enter")
+	h.wantScreen("Certificate")
+	h.paste(pki(t, "leaf.pem"))
+	if got := h.m.s.cert.Value(); got != pki(t, "leaf.pem") {
+		t.Fatalf("paste was appended to the installed certificate: %d bytes", len(got))
+	}
+	h.wantView("The paste replaced the installed certificate", "✓ mail.example.test")
+	// Once edited, a second paste adds to the text as usual.
+	h.paste("x")
+	if got := h.m.s.cert.Value(); got != pki(t, "leaf.pem")+"x" {
+		t.Fatalf("second paste: %q", got)
+	}
+}
