@@ -24,7 +24,6 @@ type KeyMap struct {
 	EditHost       key.Binding
 	Copy           key.Binding
 	CopyTLSA       key.Binding
-	Save           key.Binding
 	Fix            key.Binding
 	Yes, No        key.Binding
 	Retry          key.Binding
@@ -51,7 +50,6 @@ func DefaultKeyMap() KeyMap {
 		EditHost: key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "edit host name")),
 		Copy:     key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy")),
 		CopyTLSA: key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "copy TLSA record")),
-		Save:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save to file")),
 		Fix:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "fix it")),
 		Yes:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes")),
 		No:       key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),

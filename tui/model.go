@@ -85,7 +85,6 @@ type Model struct {
 	quitAsk  bool
 	showHelp bool
 	quitting bool
-	err      error
 
 	lastFrame      string
 	lastFrameAt    time.Time
@@ -145,9 +144,6 @@ type installedMsg struct {
 	in  Installed
 	err error
 }
-
-// Err is the error that ended the wizard, if any.
-func (m *Model) Err() error { return m.err }
 
 // Applied reports whether an apply went live.
 func (m *Model) Applied() bool { return m.s.applied }
