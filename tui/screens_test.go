@@ -132,8 +132,7 @@ func TestScreens(t *testing.T) {
 }
 
 // TestREADMEShowsEveryScreen keeps the "## The wizard" section of the
-// README equal to the screens above; go test ./tui -run README -update
-// rewrites it.
+// README equal to the screens above; go generate ./tui rewrites it.
 func TestREADMEShowsEveryScreen(t *testing.T) {
 	path := filepath.Join("..", "README.md")
 	readme, err := os.ReadFile(path)
@@ -155,10 +154,10 @@ func TestREADMEShowsEveryScreen(t *testing.T) {
 		return
 	}
 	if i < 0 {
-		t.Fatal("README.md has no \"## The wizard\" section: run go test ./tui -run README -update")
+		t.Fatal("README.md has no \"## The wizard\" section: run go generate ./tui")
 	}
 	if got := text[i+1:]; got != want {
-		t.Fatalf("README's wizard section is out of date: run go test ./tui -run README -update\n--- want ---\n%s", want)
+		t.Fatalf("README's wizard section is out of date: run go generate ./tui\n--- want ---\n%s", want)
 	}
 }
 
@@ -166,7 +165,7 @@ func readmeSection(cs []capture) string {
 	var b strings.Builder
 	b.WriteString("## The wizard\n\n")
 	b.WriteString("`smtptls` (or `smtptls setup --config-dir DIR`) opens it. Every screen below is\n")
-	b.WriteString("captured at 80x24 by `go test ./tui -run README -update`, and a test fails when\n")
+	b.WriteString("captured at 80x24 with colors off by `go generate ./tui`, and a test fails when\n")
 	b.WriteString("they drift from what the wizard really draws. Keys: Tab moves on from a paste\n")
 	b.WriteString("field (Enter is a newline there, so a paste can never skip a step), Esc goes\n")
 	b.WriteString("back, `?` lists every key, Ctrl+C quits and asks first if you entered anything.\n")
