@@ -47,7 +47,8 @@ func (r *resultScreen) Enter() tea.Cmd {
 func (r *resultScreen) ok() bool { return r.a.res.Applied }
 
 func (r *resultScreen) verifyCommand() string {
-	return r.s.deps.VerifyCommand(r.s.listen, r.s.hostname)
+	// The address the listener actually bound (":0" becomes a port).
+	return r.s.deps.VerifyCommand(firstNonEmpty(r.a.res.Listen, r.s.listen), r.s.hostname)
 }
 
 // faultStep is where the admin goes to fix a failed apply.
