@@ -2,17 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-
-	"github.com/mattn/go-isatty"
 
 	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
@@ -57,7 +51,7 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(fs.Output(), applyUsage)
 		fs.PrintDefaults()
 	}
-	if code, ok := applyParse(e, fs, args); !ok {
+	if code, ok := parseFlags(e, fs, args, true); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -86,30 +80,30 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 		if f.path == "" {
 			continue
 		}
-		if *f.dst, err = applyReadFile(f.path); err != nil {
+		if *f.dst, err = readPEMFile(f.path); err != nil {
 			fmt.Fprintf(e.stderr, "smtptls apply: %s: %v\n", f.flag, err)
 			return exitUsage
 		}
 	}
 	if *passFile != "" {
-		if req.Passphrase, err = applyReadPassphrase(*passFile, e.stdin); err != nil {
+		if req.Passphrase, err = readPassphrase(*passFile, e.stdin); err != nil {
 			fmt.Fprintf(e.stderr, "smtptls apply: --key-passphrase-file: %v\n", err)
 			return exitUsage
 		}
 	}
-	if mode == config.ModeRequired && !*yes && !*dryRun && !*asJSON && applyIsTerminal(e.stdin) && *passFile != "-" {
+	if mode == config.ModeRequired && !*yes && !*dryRun && !*asJSON && isTerminal(e.stdin) && *passFile != "-" {
 		req.ConfirmRequired = applyConfirmRequired(e)
 	}
 
 	d := applyDeps(e, "smtptls apply "+strings.Join(args, " "))
-	color := applyUseColor(e, e.stdout)
+	color := useColor(e.stdout, e.host.Getenv)
 	var progress func(apply.Step)
 	if !*asJSON {
-		progress = applyProgress(e.stdout, color, applyIsTerminal(e.stdout))
+		progress = applyProgress(e.stdout, color, isTerminal(e.stdout))
 	}
 	res := apply.Run(ctx, d, req, progress)
 	if *asJSON {
-		return applyWriteJSON(e, "apply", res, applyExit(res))
+		return writeJSON(e, "apply", res, applyExit(res))
 	}
 	if len(res.Steps) == 0 {
 		// Stopped before any step (lock held, directory unusable): an
@@ -119,25 +113,6 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	}
 	applyWriteResult(e.stdout, res, color)
 	return applyExit(res)
-}
-
-// applyParse parses flags. The flag package prints the usage itself on
-// --help, to the same writer as errors; collect it, and send it to stdout
-// for --help (exit 0) and to stderr with an error (exit 2), once.
-func applyParse(e *env, fs *flag.FlagSet, args []string) (code int, ok bool) {
-	var buf bytes.Buffer
-	fs.SetOutput(&buf)
-	err := fs.Parse(args)
-	switch {
-	case err == nil:
-		fs.SetOutput(e.stderr)
-		return 0, true
-	case errors.Is(err, flag.ErrHelp):
-		e.stdout.Write(buf.Bytes())
-		return exitOK, false
-	}
-	e.stderr.Write(buf.Bytes())
-	return exitUsage, false
 }
 
 // applyDeps are the real dependencies, with this process's host and clock.
@@ -156,16 +131,6 @@ func applyExit(r apply.Result) int {
 		return exitOK
 	}
 	return exitFail
-}
-
-func applyWriteJSON(e *env, name string, v any, code int) int {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintf(e.stderr, "smtptls %s: write output: %v\n", name, err)
-		return exitUsage
-	}
-	return code
 }
 
 // applyConfirmRequired asks on the terminal, the interactive form of --yes.
@@ -236,65 +201,4 @@ func applyWriteResult(w io.Writer, r apply.Result, color bool) {
 		}
 	}
 	fmt.Fprintf(w, "\n%s\n", msg)
-}
-
-// applyReadFile reads a PEM file, refusing anything too big to be one: a
-// wrong path (a log, a disk image) must not be read whole into memory.
-func applyReadFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not a file", name)
-	}
-	const limit = 4 << 20
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("%s is larger than 4 MiB; that is not a certificate, key or CA bundle", name)
-	}
-	return b, nil
-}
-
-// applyReadPassphrase takes the first line of the file (or standard input
-// for "-"): echo and editors add a newline that is not part of the phrase.
-func applyReadPassphrase(name string, stdin io.Reader) ([]byte, error) {
-	r := stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("read pass phrase: %w", err)
-	}
-	s := string(b)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i]
-	}
-	if s == "" {
-		return nil, errors.New("the pass phrase file is empty")
-	}
-	return []byte(s), nil
-}
-
-func applyIsTerminal(v any) bool {
-	f, ok := v.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
-// applyUseColor: only on a terminal, never with NO_COLOR (no-color.org).
-func applyUseColor(e *env, w io.Writer) bool {
-	if e.host.Getenv != nil && e.host.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	return applyIsTerminal(w)
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"time"
 
-	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/smtpd"
 )
 
@@ -18,24 +16,16 @@ func cmdReload(ctx context.Context, e *env, args []string) int {
 	dirFlag := fs.String("config-dir", "", "config directory of the listener")
 	asJSON := fs.Bool("json", false, "print the outcome as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: smtptls reload [--config-dir DIR] [--json]")
-		fmt.Fprintln(e.stderr, "\nAsks the running listener to load the current configuration.")
-		fmt.Fprintln(e.stderr, "Exit status: 0 new configuration live, 1 refused (the old one keeps serving), 2 no listener.")
+		fmt.Fprintln(fs.Output(), "Usage: smtptls reload [--config-dir DIR] [--json]")
+		fmt.Fprintln(fs.Output(), "\nAsks the running listener to load the current configuration.")
+		fmt.Fprintln(fs.Output(), "Exit status: 0 new configuration live, 1 refused (the old one keeps serving), 2 no listener.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "smtptls reload: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	dir, err := config.ResolveDir(*dirFlag, e.host)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "smtptls reload: %v\n", err)
+	dir, ok := configDir(e, "reload", *dirFlag)
+	if !ok {
 		return exitUsage
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -44,7 +34,7 @@ func cmdReload(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		if errors.Is(err, smtpd.ErrNotRunning) {
 			if *asJSON {
-				reloadJSON(e, map[string]any{"ok": false, "running": false, "message": err.Error()})
+				writeJSON(e, "reload", map[string]any{"ok": false, "running": false, "message": err.Error()}, exitUsage)
 			}
 			fmt.Fprintf(e.stderr, "smtptls reload: %v (%s); start one with: smtptls serve --detach --config-dir %s\n", err, dir, dir)
 			return exitUsage
@@ -53,7 +43,7 @@ func cmdReload(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	if *asJSON {
-		reloadJSON(e, res)
+		writeJSON(e, "reload", res, exitOK)
 	} else {
 		w := e.stdout
 		if !res.OK {
@@ -71,10 +61,4 @@ func cmdReload(ctx context.Context, e *env, args []string) int {
 		return exitFail
 	}
 	return exitOK
-}
-
-func reloadJSON(e *env, v any) {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }

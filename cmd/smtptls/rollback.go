@@ -32,26 +32,25 @@ func cmdRollback(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(fs.Output(), rollbackUsage)
 		fs.PrintDefaults()
 	}
-	if code, ok := applyParse(e, fs, args); !ok {
+	if code, ok := parseFlags(e, fs, args, true); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "smtptls rollback: unexpected argument %q (name the generation with --to)\n", fs.Arg(0))
 		return exitUsage
 	}
-	dir, err := config.ResolveDir(*dirFlag, e.host)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "smtptls rollback: %v\n", err)
+	dir, ok := configDir(e, "rollback", *dirFlag)
+	if !ok {
 		return exitUsage
 	}
-	color := applyUseColor(e, e.stdout)
+	color := useColor(e.stdout, e.host.Getenv)
 	var progress func(apply.Step)
 	if !*asJSON {
-		progress = applyProgress(e.stdout, color, applyIsTerminal(e.stdout))
+		progress = applyProgress(e.stdout, color, isTerminal(e.stdout))
 	}
 	res := apply.Rollback(ctx, applyDeps(e, "smtptls rollback "+strings.Join(args, " ")), dir, *to, progress)
 	if *asJSON {
-		return applyWriteJSON(e, "rollback", res, applyExit(res))
+		return writeJSON(e, "rollback", res, applyExit(res))
 	}
 	if len(res.Steps) == 0 {
 		// Stopped before any step (lock held, directory unusable): an

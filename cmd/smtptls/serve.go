@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,29 +22,21 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	detach := fs.Bool("detach", false, "run in the background (pid and log file in the config directory) and return once it answers")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: smtptls serve [--config-dir DIR] [--log-format text|json] [--detach]")
-		fmt.Fprintln(e.stderr, "\nRuns the bundled SMTP listener in the foreground, logging to stderr. SIGHUP or")
-		fmt.Fprintln(e.stderr, "`smtptls reload` reloads the configuration; SIGTERM drains and exits.")
+		fmt.Fprintln(fs.Output(), "Usage: smtptls serve [--config-dir DIR] [--log-format text|json] [--detach]")
+		fmt.Fprintln(fs.Output(), "\nRuns the bundled SMTP listener in the foreground, logging to stderr. SIGHUP or")
+		fmt.Fprintln(fs.Output(), "`smtptls reload` reloads the configuration; SIGTERM drains and exits.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "smtptls serve: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
 	}
 	log, err := serveLogger(e.stderr, *logFormat)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "smtptls serve: %v\n", err)
 		return exitUsage
 	}
-	dir, err := config.ResolveDir(*dirFlag, e.host)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "smtptls serve: %v\n", err)
+	dir, ok := configDir(e, "serve", *dirFlag)
+	if !ok {
 		return exitUsage
 	}
 	if *detach {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -178,13 +177,6 @@ func verifyCommand(dir, listen, hostname string) string {
 	ca := filepath.Join(dir, config.CurrentLink, config.CAFile)
 	cmd := fmt.Sprintf("smtptls verify --ca %s --hostname %s %s", shellQuote(ca), hostname, net.JoinHostPort(host, port))
 	return cmd
-}
-
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t'\"$`\\*?[]{}()<>|&;#~") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // lazyChecker builds the validation engine on first use, which is always

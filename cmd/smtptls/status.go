@@ -34,16 +34,11 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(fs.Output(), statusUsage)
 		fs.PrintDefaults()
 	}
-	if code, ok := applyParse(e, fs, args); !ok {
+	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "smtptls status: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	dir, err := config.ResolveDir(*dirFlag, e.host)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "smtptls status: %v\n", err)
+	dir, ok := configDir(e, "status", *dirFlag)
+	if !ok {
 		return exitUsage
 	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -58,9 +53,9 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		code = exitFail
 	}
 	if *asJSON {
-		return applyWriteJSON(e, "status", st, code)
+		return writeJSON(e, "status", st, code)
 	}
-	statusWrite(e.stdout, st, applyUseColor(e, e.stdout), e.now())
+	statusWrite(e.stdout, st, useColor(e.stdout, e.host.Getenv), e.now())
 	return code
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/smtpd"
 )
 
@@ -16,23 +15,15 @@ func cmdStop(ctx context.Context, e *env, args []string) int {
 	fs.SetOutput(e.stderr)
 	dirFlag := fs.String("config-dir", "", "config directory of the listener")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: smtptls stop [--config-dir DIR]")
-		fmt.Fprintln(e.stderr, "\nStops the running listener after it drains. Exit status 2 when none runs.")
+		fmt.Fprintln(fs.Output(), "Usage: smtptls stop [--config-dir DIR]")
+		fmt.Fprintln(fs.Output(), "\nStops the running listener after it drains. Exit status 2 when none runs.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "smtptls stop: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	dir, err := config.ResolveDir(*dirFlag, e.host)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "smtptls stop: %v\n", err)
+	dir, ok := configDir(e, "stop", *dirFlag)
+	if !ok {
 		return exitUsage
 	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)

@@ -3,14 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strings"
-
-	"github.com/mattn/go-isatty"
 
 	"github.com/smtptls/smtptls/validate"
 )
@@ -61,13 +56,8 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(fs.Output(), validateUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseFlags(e, fs, args, true); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "smtptls validate: unexpected argument %q (files are given with --cert, --key, --ca)\n", fs.Arg(0))
@@ -78,20 +68,22 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	in := validate.Input{Hostname: *hostname, Now: e.now(), LoadRoots: validate.SystemRoots}
-	var err error
-	if in.Certificate, err = validateReadField(*certFile); err != nil {
-		return validateFileError(e, "--cert", err)
-	}
-	if in.Key, err = validateReadField(*keyFile); err != nil {
-		return validateFileError(e, "--key", err)
-	}
-	if *caFile != "" {
-		if in.CABundle, err = validateReadField(*caFile); err != nil {
-			return validateFileError(e, "--ca", err)
+	for _, f := range []struct {
+		flag, path string
+		dst        *string
+	}{{"--cert", *certFile, &in.Certificate}, {"--key", *keyFile, &in.Key}, {"--ca", *caFile, &in.CABundle}} {
+		if f.path == "" {
+			continue // only --ca may be empty: an empty bundle, and the chain findings say what is missing
 		}
+		b, err := readPEMFile(f.path)
+		if err != nil {
+			return validateFileError(e, f.flag, err)
+		}
+		*f.dst = string(b)
 	}
+	var err error
 	if *passFile != "" {
-		if in.Passphrase, err = validateReadPassphrase(*passFile, e.stdin); err != nil {
+		if in.Passphrase, err = readPassphrase(*passFile, e.stdin); err != nil {
 			return validateFileError(e, "--key-passphrase-file", err)
 		}
 	}
@@ -99,7 +91,7 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 	r := validate.Check(in)
 	// Hints name the admin's own files instead of placeholders, so the
 	// openssl commands they suggest can be pasted as they are.
-	files := strings.NewReplacer("KEYFILE", validateShellQuote(*keyFile), "CERTFILE", validateShellQuote(*certFile))
+	files := strings.NewReplacer("KEYFILE", shellQuote(*keyFile), "CERTFILE", shellQuote(*certFile))
 	for i := range r.Diagnostics {
 		r.Diagnostics[i].Hint = files.Replace(r.Diagnostics[i].Hint)
 	}
@@ -114,7 +106,7 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "smtptls validate: write output: %v\n", err)
 			return exitUsage
 		}
-	} else if err := validate.WriteText(e.stdout, r, validateUseColor(e.stdout, e.host.Getenv)); err != nil {
+	} else if err := validate.WriteText(e.stdout, r, useColor(e.stdout, e.host.Getenv)); err != nil {
 		fmt.Fprintf(e.stderr, "smtptls validate: write output: %v\n", err)
 		return exitUsage
 	}
@@ -127,71 +119,4 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 func validateFileError(e *env, flagName string, err error) int {
 	fmt.Fprintf(e.stderr, "smtptls validate: %s: %v\n", flagName, err)
 	return exitUsage
-}
-
-// validateReadField reads a paste field from a file. It reads one byte past the
-// engine's limit so an oversized file is reported by the engine
-// (field_too_large) without ever being read whole.
-func validateReadField(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return "", fmt.Errorf("%s is a directory, not a file", name)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, validate.MaxFieldBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", name, err)
-	}
-	return string(b), nil
-}
-
-// validateReadPassphrase takes the first line of the file (or standard input for
-// "-"): echo and editors add a newline that is not part of the phrase.
-func validateReadPassphrase(name string, stdin io.Reader) ([]byte, error) {
-	var r io.Reader = stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("read pass phrase: %w", err)
-	}
-	s := string(b)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i]
-	}
-	if s == "" {
-		return nil, errors.New("the pass phrase file is empty")
-	}
-	return []byte(s), nil
-}
-
-// validateUseColor reports whether w gets colors: only a terminal, never
-// with NO_COLOR set (https://no-color.org) or on a dumb terminal.
-func validateUseColor(w io.Writer, getenv func(string) string) bool {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
-		return false
-	}
-	f, ok := w.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
-// validateShellQuote quotes a path for a shell command line only when it
-// needs it.
-func validateShellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+,:@") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -9,11 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The fixtures are checked at this time (see validate/internal/gen).
@@ -235,63 +232,4 @@ func TestValidateNoKeyMaterialInOutput(t *testing.T) {
 			}
 		}
 	}
-}
-
-func TestValidateColorOnlyOnATerminal(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i+1 < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
-		}
-	}
-	plain := env("TERM", "xterm-256color")
-	if validateUseColor(&bytes.Buffer{}, plain) {
-		t.Error("color on a buffer")
-	}
-	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if validateUseColor(f, plain) {
-		t.Error("color into a regular file")
-	}
-	tty := validateOpenPTY(t)
-	if !validateUseColor(tty, plain) {
-		t.Error("no color on a terminal")
-	}
-	if validateUseColor(tty, env("TERM", "xterm", "NO_COLOR", "1")) {
-		t.Error("color on a terminal with NO_COLOR set")
-	}
-	if validateUseColor(tty, env("TERM", "dumb")) {
-		t.Error("color on a dumb terminal")
-	}
-}
-
-// validateOpenPTY opens a pseudo-terminal's follower side, so the color
-// decision meets a real terminal even under CI.
-func validateOpenPTY(t *testing.T) *os.File {
-	t.Helper()
-	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	t.Cleanup(func() { ptm.Close() })
-	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlock pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("pty number: %v", err)
-	}
-	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_WRONLY|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("open pty: %v", err)
-	}
-	t.Cleanup(func() { pts.Close() })
-	return pts
 }

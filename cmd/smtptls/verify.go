@@ -7,8 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/smtptls/smtptls/probe"
 )
@@ -66,7 +64,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) int {
 		enc.SetIndent("", "  ")
 		err = enc.Encode(r)
 	} else {
-		err = probe.WriteText(e.stdout, r, verifyUseColor(e.stdout, e.host.Getenv))
+		err = probe.WriteText(e.stdout, r, useColor(e.stdout, e.host.Getenv))
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "smtptls verify: write report: %v\n", err)
@@ -130,21 +128,4 @@ func verifyCheckOptions(o *probe.Options, targets []string) string {
 		}
 	}
 	return ""
-}
-
-// verifyUseColor: color only on a terminal, and never with NO_COLOR set
-// (https://no-color.org) or TERM=dumb.
-func verifyUseColor(w io.Writer, getenv func(string) string) bool {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
-		return false
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +17,6 @@ import (
 	"github.com/smtptls/smtptls/probe"
 	"github.com/smtptls/smtptls/probe/probetest"
 	"github.com/smtptls/smtptls/smtpd"
-	"golang.org/x/sys/unix"
 )
 
 const verifyTestHost = "mail.example.test"
@@ -165,58 +162,6 @@ func TestVerifyCommandUsageErrorsExit2(t *testing.T) {
 	if code != exitOK || !strings.Contains(errOut, "Usage: smtptls verify [flags] TARGET") || !strings.Contains(errOut, "-expect-fingerprint") {
 		t.Errorf("--help: exit %d\n%s", code, errOut)
 	}
-}
-
-func TestVerifyUseColor(t *testing.T) {
-	none := func(string) string { return "" }
-	if verifyUseColor(&bytes.Buffer{}, none) {
-		t.Error("color on a buffer")
-	}
-	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if verifyUseColor(f, none) {
-		t.Error("color into a regular file")
-	}
-	tty := verifyOpenPTY(t)
-	if !verifyUseColor(tty, none) {
-		t.Error("no color on a terminal")
-	}
-	noColor := func(k string) string {
-		if k == "NO_COLOR" {
-			return "1"
-		}
-		return ""
-	}
-	if verifyUseColor(tty, noColor) {
-		t.Error("color on a terminal with NO_COLOR set")
-	}
-}
-
-// verifyOpenPTY opens a pseudo-terminal's follower side: a real terminal
-// for the color decision, also under CI where no /dev/tty exists.
-func verifyOpenPTY(t *testing.T) *os.File {
-	t.Helper()
-	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-	if err != nil {
-		t.Fatalf("open /dev/ptmx: %v", err)
-	}
-	t.Cleanup(func() { ptm.Close() })
-	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlock pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("pty number: %v", err)
-	}
-	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_WRONLY|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("open pty: %v", err)
-	}
-	t.Cleanup(func() { pts.Close() })
-	return pts
 }
 
 // BenchmarkVerifyCommandExec times `smtptls verify` as an admin runs it (a
