@@ -208,20 +208,20 @@ func TestWizardE2EPasteApplyServes(t *testing.T) {
 	bin, pk, dir := wizBuild(t), makeWizPKI(t), filepath.Join(t.TempDir(), "cfg")
 	w := startWizard(t, bin, dir)
 
-	w.waitFor(10*time.Second, "How should this gateway handle STARTTLS?", "> Available (recommended)")
+	w.waitFor(20*time.Second, "How should this gateway handle STARTTLS?", "> Available (recommended)")
 	if !w.colored() {
 		t.Fatal("no color on a 256-color terminal without NO_COLOR")
 	}
 	w.keys("Enter")
-	w.waitFor(5*time.Second, "Certificate · step 2 of 6", "-----BEGIN CERTIFICATE-----")
+	w.waitFor(15*time.Second, "Certificate · step 2 of 6", "-----BEGIN CERTIFICATE-----")
 
 	w.paste(pk.leaf, true)
-	w.waitFor(5*time.Second, "✓ mail.example.test, issued by Wizard Test Intermediate")
+	w.waitFor(15*time.Second, "✓ mail.example.test, issued by Wizard Test Intermediate")
 	w.keys("Tab")
-	w.waitFor(5*time.Second, "Private key · step 3 of 6")
+	w.waitFor(15*time.Second, "Private key · step 3 of 6")
 
 	w.paste(pk.key, true)
-	s := w.waitFor(5*time.Second, "✓ ECDSA P-256 private key", "hidden")
+	s := w.waitFor(15*time.Second, "✓ ECDSA P-256 private key", "hidden")
 	keyPEM, _ := os.ReadFile(pk.key)
 	for _, l := range strings.Split(string(keyPEM), "\n") {
 		if len(l) > 10 && !strings.HasPrefix(l, "-----") && strings.Contains(s, l[:10]) {
@@ -229,28 +229,28 @@ func TestWizardE2EPasteApplyServes(t *testing.T) {
 		}
 	}
 	w.keys("Tab")
-	w.waitFor(5*time.Second, "CA bundle · step 4 of 6")
+	w.waitFor(15*time.Second, "CA bundle · step 4 of 6")
 
 	// Typed out, as by a terminal without bracketed paste: every line
 	// break is an Enter, and none of them may move on.
 	w.paste(pk.bundle, false)
-	s = w.waitFor(5*time.Second, "✓ Wizard Test Intermediate", "✓ Wizard Test Root")
+	s = w.waitFor(15*time.Second, "✓ Wizard Test Intermediate", "✓ Wizard Test Root")
 	if !strings.Contains(s, "CA bundle · step 4 of 6") {
 		t.Fatalf("the typed-out paste left the bundle step:\n%s", s)
 	}
 	w.keys("Tab")
-	w.waitFor(5*time.Second, "Review · step 5 of 6", "✓ the certificate covers this name", "Ready.")
+	w.waitFor(15*time.Second, "Review · step 5 of 6", "✓ the certificate covers this name", "Ready.")
 	if _, err := os.Stat(filepath.Join(dir, config.CurrentLink)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("something was written before apply: %v", err)
 	}
 	w.keys("Enter")
-	w.waitFor(30*time.Second, "✓ Applied and verified", "What a sending server sees")
+	w.waitFor(60*time.Second, "✓ Applied and verified", "What a sending server sees")
 
 	if got, want := wizServed(t, w.addr, pk.root), wizFingerprint(t, pk.leaf); got != want {
 		t.Fatalf("listener serves %s, want the pasted certificate %s", got, want)
 	}
 	w.keys("Enter")
-	w.waitFor(5*time.Second, "smtptls: applied and verified")
+	w.waitFor(15*time.Second, "smtptls: applied and verified")
 }
 
 func TestWizardE2EMismatchedKeyWritesNothing(t *testing.T) {
@@ -258,26 +258,26 @@ func TestWizardE2EMismatchedKeyWritesNothing(t *testing.T) {
 	bin, pk, dir := wizBuild(t), makeWizPKI(t), filepath.Join(t.TempDir(), "cfg")
 	w := startWizard(t, bin, dir)
 
-	w.waitFor(10*time.Second, "How should this gateway handle STARTTLS?")
+	w.waitFor(20*time.Second, "How should this gateway handle STARTTLS?")
 	w.keys("Enter")
-	w.waitFor(5*time.Second, "Certificate · step 2 of 6")
+	w.waitFor(15*time.Second, "Certificate · step 2 of 6")
 	w.paste(pk.leaf, true)
-	w.waitFor(5*time.Second, "✓ mail.example.test")
+	w.waitFor(15*time.Second, "✓ mail.example.test")
 	w.keys("Tab")
-	w.waitFor(5*time.Second, "Private key · step 3 of 6")
+	w.waitFor(15*time.Second, "Private key · step 3 of 6")
 	w.paste(pk.otherKey, true)
-	w.waitFor(5*time.Second, "does not belong to the certificate", "openssl pkey -pubout")
+	w.waitFor(15*time.Second, "does not belong to the certificate", "openssl pkey -pubout")
 	w.keys("Tab")
 	w.paste(pk.bundle, true)
-	w.waitFor(5*time.Second, "✓ Wizard Test Root")
+	w.waitFor(15*time.Second, "✓ Wizard Test Root")
 	w.keys("Tab")
-	w.waitFor(5*time.Second, "must be fixed before applying", "does not belong", "Apply is blocked")
+	w.waitFor(15*time.Second, "must be fixed before applying", "does not belong", "Apply is blocked")
 	w.keys("Enter") // goes to the field at fault, applies nothing
-	w.waitFor(5*time.Second, "Private key · step 3 of 6")
+	w.waitFor(15*time.Second, "Private key · step 3 of 6")
 	w.keys("C-c")
-	w.waitFor(5*time.Second, "Quit without applying?", "Nothing has been written")
+	w.waitFor(15*time.Second, "Quit without applying?", "Nothing has been written")
 	w.keys("y")
-	w.waitFor(5*time.Second, "smtptls: nothing applied.")
+	w.waitFor(15*time.Second, "smtptls: nothing applied.")
 
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -322,7 +322,7 @@ func TestWizardE2EStartsOnRecoveryForAnExpiredCertificate(t *testing.T) {
 	}
 
 	w := startWizard(t, bin, dir, "NO_COLOR=1")
-	s := w.waitFor(10*time.Second, "Needs attention", "This gateway's TLS needs attention.", "expired", "Press enter to fix it")
+	s := w.waitFor(20*time.Second, "Needs attention", "This gateway's TLS needs attention.", "expired", "Press enter to fix it")
 	if w.colored() {
 		t.Fatalf("color drawn with NO_COLOR=1:\n%q", w.tmux("capture-pane", "-p", "-e", "-t", "wiz"))
 	}
@@ -330,5 +330,5 @@ func TestWizardE2EStartsOnRecoveryForAnExpiredCertificate(t *testing.T) {
 		t.Fatalf("offers to re-apply an expired certificate:\n%s", s)
 	}
 	w.keys("Enter")
-	w.waitFor(5*time.Second, "Certificate · step")
+	w.waitFor(15*time.Second, "Certificate · step")
 }
