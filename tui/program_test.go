@@ -60,7 +60,7 @@ func TestProgramTypedOutPasteArrivesWhole(t *testing.T) {
 	h := newHarness(t)
 	d := h.deps()
 	d.Now = time.Now // burst detection needs the real clock here
-	m := New(context.Background(), d, plainStyles())
+	m := &probed{Model: New(context.Background(), d, plainStyles())}
 	in, feed := io.Pipe()
 	p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(io.Discard), tea.WithoutSignals())
 	big := bigBundle(t)
@@ -79,8 +79,17 @@ func TestProgramTypedOutPasteArrivesWhole(t *testing.T) {
 			errc <- err
 			return
 		}
-		// Give the last messages time to be handled.
-		time.Sleep(500 * time.Millisecond)
+		// Ask the program (in its own loop, so without a race) until the
+		// last line has been handled.
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			reply := make(chan int, 1)
+			p.Send(probeMsg{reply})
+			if <-reply >= len(big) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		errc <- nil
 	}()
 	if _, err := p.Run(); err != nil {
@@ -95,4 +104,18 @@ func TestProgramTypedOutPasteArrivesWhole(t *testing.T) {
 	if got := m.s.bundle.Value(); got != big {
 		t.Fatalf("bundle holds %d bytes in %d lines, want %d bytes in %d lines", len(got), strings.Count(got, "\n"), len(big), strings.Count(big, "\n"))
 	}
+}
+
+// probed answers probeMsg from inside the program's loop.
+type probed struct{ *Model }
+
+type probeMsg struct{ reply chan int }
+
+func (p *probed) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if pm, ok := msg.(probeMsg); ok {
+		pm.reply <- p.s.bundle.Len()
+		return p, nil
+	}
+	_, cmd := p.Model.Update(msg)
+	return p, cmd
 }
