@@ -332,3 +332,49 @@ func TestWizardE2EStartsOnRecoveryForAnExpiredCertificate(t *testing.T) {
 	w.keys("Enter")
 	w.waitFor(15*time.Second, "Certificate · step")
 }
+
+func TestWizardE2EEncryptedKeyIsDecryptedInMemory(t *testing.T) {
+	wizNeed(t, "tmux", "openssl")
+	bin, pk, dir := wizBuild(t), makeWizPKI(t), filepath.Join(t.TempDir(), "cfg")
+	encKey := filepath.Join(t.TempDir(), "leaf-encrypted.key")
+	if out, err := exec.Command("openssl", "pkcs8", "-topk8", "-v2", "aes256", "-in", pk.key, "-out", encKey,
+		"-passout", "pass:pass phrase 42").CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkcs8: %v\n%s", err, out)
+	}
+	w := startWizard(t, bin, dir)
+	w.waitFor(20*time.Second, "How should this gateway handle STARTTLS?")
+	w.keys("Enter")
+	w.waitFor(15*time.Second, "Certificate · step 2 of 6")
+	w.paste(pk.leaf, true)
+	w.waitFor(15*time.Second, "✓ mail.example.test")
+	w.keys("Tab")
+	w.waitFor(15*time.Second, "Private key · step 3 of 6")
+	w.paste(encKey, true)
+	w.waitFor(15*time.Second, "This key is encrypted", "Pass phrase:")
+	w.keys("-l", "pass phrase 42")
+	if s := w.screen(); strings.Contains(s, "pass phrase 42") {
+		t.Fatalf("the pass phrase is on screen:\n%s", s)
+	}
+	w.keys("Enter")
+	w.waitFor(15*time.Second, "decrypted with the pass phrase")
+	w.keys("Tab")
+	w.waitFor(15*time.Second, "CA bundle · step 4 of 6")
+	w.paste(pk.bundle, true)
+	w.waitFor(15*time.Second, "✓ Wizard Test Root")
+	w.keys("Tab")
+	w.waitFor(15*time.Second, "Ready.")
+	w.keys("Enter")
+	w.waitFor(60*time.Second, "✓ Applied and verified")
+	if got, want := wizServed(t, w.addr, pk.root), wizFingerprint(t, pk.leaf); got != want {
+		t.Fatalf("listener serves %s, want %s", got, want)
+	}
+	keyFile := filepath.Join(dir, config.CurrentLink, config.KeyFile)
+	st, err := os.Stat(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(keyFile)
+	if st.Mode().Perm() != 0o600 || !strings.Contains(string(b), "-----BEGIN PRIVATE KEY-----") || strings.Contains(string(b), "pass phrase") {
+		t.Fatalf("stored key: mode %v, %q", st.Mode().Perm(), strings.SplitN(string(b), "\n", 2)[0])
+	}
+}
