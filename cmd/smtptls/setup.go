@@ -160,6 +160,10 @@ func installedState(ctx context.Context, ad apply.Deps, dir string, h config.Hos
 			in.Field = d.Field
 			break
 		}
+		if d.Code == validate.CodeCertExpiringSoon && in.Field == "" {
+			// Re-applying cannot fix this one: the fix is a new certificate.
+			in.Field = validate.FieldCertificate
+		}
 	}
 	return in, nil
 }
