@@ -80,6 +80,9 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 	if getenv("NO_COLOR") != "" || dumb {
 		renderer.SetColorProfile(termenv.Ascii)
 	}
+	// Asking the terminal for its background color costs a round trip,
+	// over SSH easily more than the whole first frame may take.
+	renderer.SetHasDarkBackground(darkBackground(getenv("COLORFGBG")))
 	// The clipboard's OSC 52 sequence and the renderer's frames share one
 	// locked writer, so a copy can never land in the middle of a frame.
 	term := &lockedFile{File: out}
@@ -218,4 +221,15 @@ func (f *lockedFile) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.File.Write(p)
+}
+
+// darkBackground reads COLORFGBG ("fg;bg", set by rxvt, konsole and
+// others); without it, dark is the common case.
+func darkBackground(colorfgbg string) bool {
+	parts := strings.Split(colorfgbg, ";")
+	bg, err := strconv.Atoi(parts[len(parts)-1])
+	if err != nil {
+		return true
+	}
+	return bg != 7 && bg != 15
 }

@@ -55,3 +55,11 @@ func TestVerifyCommandReachesTheListenerLocally(t *testing.T) {
 		t.Errorf("path with a space not quoted: %s", got)
 	}
 }
+
+func TestDarkBackgroundFromCOLORFGBG(t *testing.T) {
+	for v, want := range map[string]bool{"": true, "15;0": true, "0;15": false, "0;default;7": false, "garbage": true} {
+		if got := darkBackground(v); got != want {
+			t.Errorf("COLORFGBG=%q: dark %v, want %v", v, got, want)
+		}
+	}
+}
