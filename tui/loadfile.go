@@ -9,11 +9,14 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/smtptls/smtptls/validate"
 )
 
-// maxLoad bounds a file loaded into a field: a bundle of every public root
-// is about 250 KB, anything far larger is the wrong file.
-const maxLoad = 4 << 20
+// maxLoad bounds a file loaded into a field: the engine's own limit (a
+// bundle of every public root is about 250 KB; anything larger than this is
+// the wrong file).
+const maxLoad = validate.MaxFieldBytes
 
 func (fs *fieldScreen) updatePath(k tea.KeyMsg) (nav, tea.Cmd) {
 	switch k.Type {
