@@ -378,3 +378,15 @@ func TestWizardE2EEncryptedKeyIsDecryptedInMemory(t *testing.T) {
 		t.Fatalf("stored key: mode %v, %q", st.Mode().Perm(), strings.SplitN(string(b), "\n", 2)[0])
 	}
 }
+
+func TestWizardE2EDumbTerminalGetsNoColor(t *testing.T) {
+	wizNeed(t, "tmux")
+	bin, dir := wizBuild(t), filepath.Join(t.TempDir(), "cfg")
+	w := startWizard(t, bin, dir, "TERM=dumb")
+	w.waitFor(20*time.Second, "How should this gateway handle STARTTLS?", "> Available (recommended)")
+	if w.colored() {
+		t.Fatalf("color on a dumb terminal:\n%q", w.tmux("capture-pane", "-p", "-e", "-t", "wiz"))
+	}
+	w.keys("C-c")
+	w.waitFor(15*time.Second, "smtptls: nothing applied.")
+}
