@@ -55,5 +55,5 @@ type Deps struct {
 	// Listen and Hostname override the installed settings (setup flags).
 	Listen, Hostname string
 	// VerifyCommand builds the command an admin can re-run to verify.
-	VerifyCommand func(listen, hostname string) string
+	VerifyCommand func(listen, hostname string, mode config.Mode) string
 }

@@ -115,7 +115,9 @@ func (h *harness) deps() Deps {
 			h.mu.Unlock()
 			return "test clipboard", nil
 		},
-		VerifyCommand: func(listen, host string) string { return "smtptls verify --hostname " + host + " " + listen },
+		VerifyCommand: func(listen, host string, _ config.Mode) string {
+			return "smtptls verify --hostname " + host + " " + listen
+		},
 	}
 }
 

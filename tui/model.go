@@ -98,7 +98,7 @@ func New(ctx context.Context, d Deps, st Styles) *Model {
 		d.Now = time.Now
 	}
 	if d.VerifyCommand == nil {
-		d.VerifyCommand = func(listen, hostname string) string {
+		d.VerifyCommand = func(listen, hostname string, _ config.Mode) string {
 			return fmt.Sprintf("smtptls verify --hostname %s %s", hostname, listen)
 		}
 	}
@@ -451,5 +451,6 @@ func (l *loadingScreen) FullHelp() [][]key.Binding { return [][]key.Binding{l.Sh
 func (l *loadingScreen) SetSize(int, int)          {}
 
 // Listen and Hostname are the values the wizard ended with.
-func (m *Model) Listen() string   { return m.s.listen }
-func (m *Model) Hostname() string { return m.s.hostname }
+func (m *Model) Listen() string    { return m.s.listen }
+func (m *Model) Mode() config.Mode { return m.s.mode }
+func (m *Model) Hostname() string  { return m.s.hostname }

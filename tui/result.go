@@ -48,7 +48,7 @@ func (r *resultScreen) ok() bool { return r.a.res.Applied }
 
 func (r *resultScreen) verifyCommand() string {
 	// The address the listener actually bound (":0" becomes a port).
-	return r.s.deps.VerifyCommand(firstNonEmpty(r.a.res.Listen, r.s.listen), r.s.hostname)
+	return r.s.deps.VerifyCommand(firstNonEmpty(r.a.res.Listen, r.s.listen), r.s.hostname, r.s.mode)
 }
 
 // faultStep is where the admin goes to fix a failed apply.

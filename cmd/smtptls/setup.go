@@ -100,7 +100,7 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	if m.Applied() {
-		fmt.Fprintf(e.stdout, "smtptls: applied and verified (config in %s). Check again with: %s\n", dir, d.VerifyCommand(m.Listen(), m.Hostname()))
+		fmt.Fprintf(e.stdout, "smtptls: applied and verified (config in %s). Check again with: %s\n", dir, d.VerifyCommand(m.Listen(), m.Hostname(), m.Mode()))
 		return exitOK
 	}
 	fmt.Fprintln(e.stdout, "smtptls: nothing applied.")
@@ -122,8 +122,8 @@ func wizardDeps(e *env, dir string, out io.Writer, getenv func(string) string) t
 			return apply.Run(ctx, ad, req, progress)
 		},
 		Copy: tui.Clipboard(out, getenv),
-		VerifyCommand: func(listen, hostname string) string {
-			return verifyCommand(dir, listen, hostname)
+		VerifyCommand: func(listen, hostname string, mode config.Mode) string {
+			return verifyCommand(dir, listen, hostname, mode)
 		},
 	}
 }
@@ -175,7 +175,7 @@ func installedState(ctx context.Context, ad apply.Deps, dir string, h config.Hos
 
 // verifyCommand is the command that re-runs the check the wizard ended
 // with, against the listener's address as a peer on this host reaches it.
-func verifyCommand(dir, listen, hostname string) string {
+func verifyCommand(dir, listen, hostname string, mode config.Mode) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "smtptls verify " + listen
@@ -184,8 +184,11 @@ func verifyCommand(dir, listen, hostname string) string {
 		host = "127.0.0.1"
 	}
 	ca := filepath.Join(dir, config.CurrentLink, config.CAFile)
-	cmd := fmt.Sprintf("smtptls verify --ca %s --hostname %s %s", shellQuote(ca), hostname, net.JoinHostPort(host, port))
-	return cmd
+	flags := ""
+	if mode == config.ModeRequired {
+		flags = " --required" // also prove that plaintext mail is refused
+	}
+	return fmt.Sprintf("smtptls verify --ca %s --hostname %s%s %s", shellQuote(ca), hostname, flags, net.JoinHostPort(host, port))
 }
 
 // lazyChecker builds the validation engine on first use, which is always

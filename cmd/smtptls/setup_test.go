@@ -47,12 +47,15 @@ func TestVerifyCommandReachesTheListenerLocally(t *testing.T) {
 		"192.0.2.7:2525": "smtptls verify --ca /etc/smtptls/current/ca.pem --hostname mx.example.org 192.0.2.7:2525",
 		"[::1]:2525":     "smtptls verify --ca /etc/smtptls/current/ca.pem --hostname mx.example.org [::1]:2525",
 	} {
-		if got := verifyCommand("/etc/smtptls", listen, "mx.example.org"); got != want {
+		if got := verifyCommand("/etc/smtptls", listen, "mx.example.org", config.ModeAvailable); got != want {
 			t.Errorf("listen %s: %s, want %s", listen, got, want)
 		}
 	}
-	if got := verifyCommand("/home/a b/cfg", "127.0.0.1:2525", "mx"); !strings.Contains(got, "'/home/a b/cfg/current/ca.pem'") {
+	if got := verifyCommand("/home/a b/cfg", "127.0.0.1:2525", "mx", config.ModeAvailable); !strings.Contains(got, "'/home/a b/cfg/current/ca.pem'") {
 		t.Errorf("path with a space not quoted: %s", got)
+	}
+	if got := verifyCommand("/etc/smtptls", ":25", "mx", config.ModeRequired); got != "smtptls verify --ca /etc/smtptls/current/ca.pem --hostname mx --required 127.0.0.1:25" {
+		t.Errorf("required mode: %s", got)
 	}
 }
 
