@@ -126,7 +126,7 @@ func (a *applyScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 func (a *applyScreen) View() string {
 	var b strings.Builder
 	b.WriteString(a.Styles.Heading.Render("Applying") + "\n\n")
-	b.WriteString(a.stepsView())
+	b.WriteString(a.stepsView(false))
 	if a.note != "" {
 		b.WriteString("\n\n" + a.Styles.Warn.Render(a.note))
 	}
@@ -134,8 +134,8 @@ func (a *applyScreen) View() string {
 }
 
 // stepsView draws one line per step seen so far, the running one with the
-// spinner.
-func (a *applyScreen) stepsView() string {
+// spinner; full wraps long details instead of cutting them.
+func (a *applyScreen) stepsView(full bool) string {
 	st := a.Styles
 	var lines []string
 	for _, sl := range stepLabels {
@@ -162,6 +162,10 @@ func (a *applyScreen) stepsView() string {
 			mark = st.Muted.Render("-")
 		}
 		line := "  " + mark + " " + sl.label
+		if full && s.Detail != "" && ansiWidth(line)+2+ansiWidth(s.Detail) > a.w {
+			lines = append(lines, line+":", st.Muted.Render(indent(wrap(s.Detail, a.w-6), "      ")))
+			continue
+		}
 		if s.Detail != "" {
 			line += st.Muted.Render(": " + s.Detail)
 		}

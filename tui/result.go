@@ -133,7 +133,7 @@ func (r *resultScreen) content() string {
 			}
 		}
 	}
-	b.WriteString("\n" + r.a.stepsView() + "\n")
+	b.WriteString("\n" + r.a.stepsView(true) + "\n")
 	if v := res.Verify; v != nil {
 		b.WriteString("\n" + st.Heading.Render("What a sending server sees") + "\n")
 		b.WriteString(stagesView(st, *v))
