@@ -87,6 +87,9 @@ type fieldScreen struct {
 	introW   int
 	// prefilled: the field holds the installed value, untouched.
 	prefilled bool
+	// gotoFault moves the cursor to the first error's line when the
+	// check arrives.
+	gotoFault bool
 }
 
 // certBlocks counts the certificate blocks, once per edit rather than
@@ -131,6 +134,7 @@ func (fs *fieldScreen) SetSize(w, h int) {
 func (fs *fieldScreen) Enter() tea.Cmd {
 	fs.input = inputField
 	fs.f.Focus()
+	fs.gotoFault, fs.s.showFault = fs.s.showFault, false
 	if fs.f.Empty() {
 		return nil
 	}
@@ -153,6 +157,15 @@ func (fs *fieldScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		fs.checking, fs.checked = false, true
 		fs.res, fs.extra = msg.res, msg.extra
 		fs.results++
+		if fs.gotoFault {
+			fs.gotoFault = false
+			for _, d := range append(append([]validate.Diagnostic(nil), msg.res.Diagnostics...), msg.extra...) {
+				if d.Severity == validate.SevError && d.Line > 0 {
+					fs.f.GotoLine(d.Line)
+					break
+				}
+			}
+		}
 		if fs.field == validate.FieldKey && msg.res.Encrypted && !fs.passAccepted() && fs.input == inputField {
 			fs.input = inputPass
 			fs.pass.SetValue("")

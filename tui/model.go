@@ -29,6 +29,9 @@ type shared struct {
 	// recovery screen's "reload"); the request then carries none.
 	keepMaterial bool
 	applied      bool
+	// showFault: the next field screen was opened to fix a problem; its
+	// cursor goes to the first line at fault once the check is back.
+	showFault bool
 	// modeChosen: the admin picked a mode (the preselected one does not
 	// count as input worth asking about on quit).
 	modeChosen bool

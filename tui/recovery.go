@@ -60,6 +60,7 @@ func (r *recoveryScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 	switch {
 	case key.Matches(k, keys.Fix):
 		r.s.keepMaterial = false
+		r.s.showFault = true
 		return goTo(r.faultStep()), nil
 	case key.Matches(k, keys.Retry) && r.materialOK():
 		r.s.keepMaterial = true

@@ -89,6 +89,7 @@ func (r *resultScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			return nav{act: actQuit}, nil
 		case !r.ok() && key.Matches(msg, k.Fix):
 			r.s.keepMaterial = false
+			r.s.showFault = true
 			return goTo(r.faultStep()), nil
 		case !r.ok() && key.Matches(msg, k.Retry):
 			return goTo(stepApply), nil

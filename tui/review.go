@@ -135,6 +135,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			}
 			if f, blocked := r.blockedBy(); blocked {
 				if f != "" {
+					r.s.showFault = true
 					return goTo(stepOfField(f)), nil
 				}
 				return stay, nil

@@ -547,3 +547,22 @@ func TestPastingOverTheInstalledCertificateReplacesIt(t *testing.T) {
 		t.Fatalf("second paste: %q", got)
 	}
 }
+
+func TestGoingBackToFixPutsTheCursorOnTheLineAtFault(t *testing.T) {
+	h := newHarness(t).start(80, 24)
+	h.toCert()
+	h.paste(pki(t, "leaf.pem"))
+	h.press("tab")
+	h.paste(pki(t, "leaf.key"))
+	h.press("tab")
+	// A private key in the bundle, after two good certificates.
+	h.paste(pki(t, "bundle.pem") + pki(t, "other.key"))
+	h.press("home", "up", "up", "up") // somewhere else
+	h.press("tab")
+	h.wantScreen("Review")
+	h.press("enter")
+	h.wantScreen("CA bundle")
+	if row := h.m.s.bundle.row + 1; row != strings.Count(pki(t, "bundle.pem"), "\n")+1 {
+		t.Fatalf("cursor on line %d, want the key's BEGIN line %d", row, strings.Count(pki(t, "bundle.pem"), "\n")+1)
+	}
+}
