@@ -51,7 +51,10 @@ type Deps struct {
 	// Copy puts text on the clipboard and says how ("clipboard", "OSC 52").
 	// It is never given the private key.
 	Copy func(text string) (string, error)
-	Now  func() time.Time
+	// ReadClipboard reads the clipboard of the machine the wizard runs on,
+	// for ctrl+v; nil (or an error) when there is none, as over SSH.
+	ReadClipboard func() (string, error)
+	Now           func() time.Time
 	// Listen and Hostname override the installed settings (setup flags).
 	Listen, Hostname string
 	// VerifyCommand builds the command an admin can re-run to verify.

@@ -211,6 +211,8 @@ func (fs *fieldScreen) updateField(k tea.KeyMsg) (nav, tea.Cmd) {
 			return stay, fs.changed(true)
 		case key.Matches(k, keys.Generate) && fs.field == validate.FieldCertificate:
 			return goTo(stepGenerate), nil
+		case k.Type == tea.KeyCtrlV:
+			return stay, fs.pasteClipboard()
 		}
 	}
 	if k.Type == tea.KeyTab || k.Type == tea.KeyEsc {
@@ -604,4 +606,24 @@ func (fs *fieldScreen) FullHelp() [][]key.Binding {
 		nav = append(nav, k.Generate)
 	}
 	return [][]key.Binding{nav, edit}
+}
+
+// pasteClipboard serves ctrl+v: the local clipboard when there is one,
+// otherwise a word on how to paste through the terminal (over SSH ctrl+v
+// could only read the server's clipboard, which is not the admin's).
+func (fs *fieldScreen) pasteClipboard() tea.Cmd {
+	if read := fs.s.deps.ReadClipboard; read != nil {
+		if text, err := read(); err == nil && text != "" {
+			if fs.prefilled {
+				fs.f.Clear()
+				fs.prefilled = false
+			}
+			fs.f.Insert(text)
+			fs.note, fs.noteErr = "", false
+			return fs.changed(true)
+		}
+	}
+	fs.note = "Paste with your terminal: ctrl+shift+v, shift+insert, right click or cmd+v. There is no clipboard here to read."
+	fs.noteErr = false
+	return nil
 }

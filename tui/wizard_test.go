@@ -566,3 +566,13 @@ func TestGoingBackToFixPutsTheCursorOnTheLineAtFault(t *testing.T) {
 		t.Fatalf("cursor on line %d, want the key's BEGIN line %d", row, strings.Count(pki(t, "bundle.pem"), "\n")+1)
 	}
 }
+
+func TestCtrlVExplainsTerminalPasteWithoutAClipboard(t *testing.T) {
+	h := newHarness(t).start(80, 24)
+	h.toCert()
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlV})
+	h.wantView("Paste with your terminal")
+	h.m.s.deps.ReadClipboard = func() (string, error) { return pki(t, "leaf.pem"), nil }
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlV})
+	h.wantView("✓ mail.example.test")
+}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atotto/clipboard"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/term"
@@ -122,6 +123,12 @@ func wizardDeps(e *env, dir string, out io.Writer, getenv func(string) string) t
 			return apply.Run(ctx, ad, req, progress)
 		},
 		Copy: tui.Clipboard(out, getenv),
+		ReadClipboard: func() (string, error) {
+			if getenv("SSH_TTY") != "" || getenv("SSH_CONNECTION") != "" {
+				return "", errors.New("over SSH the clipboard here is not the admin's")
+			}
+			return clipboard.ReadAll()
+		},
 		VerifyCommand: func(listen, hostname string, mode config.Mode) string {
 			return verifyCommand(dir, listen, hostname, mode)
 		},
