@@ -211,7 +211,7 @@ func (fs *fieldScreen) updateField(k tea.KeyMsg) (nav, tea.Cmd) {
 			return stay, fs.changed(true)
 		case key.Matches(k, keys.Generate) && fs.field == validate.FieldCertificate:
 			return goTo(stepGenerate), nil
-		case k.Type == tea.KeyCtrlV:
+		case key.Matches(k, keys.Paste):
 			return stay, fs.pasteClipboard()
 		}
 	}
@@ -599,7 +599,7 @@ func (fs *fieldScreen) FullHelp() [][]key.Binding {
 	k := fs.Keys
 	edit := []key.Binding{
 		withHelp(k.Choose, "enter", "new line (never moves on)"),
-		withHelp(k.Up, "arrows", "move"), k.PageUp, k.PageDn, k.Clear,
+		withHelp(k.Up, "arrows", "move"), k.PageUp, k.PageDn, k.Clear, k.Paste,
 	}
 	nav := []key.Binding{k.Next, k.Back, k.LoadFile, k.Keep}
 	if fs.field == validate.FieldCertificate {

@@ -19,6 +19,7 @@ type KeyMap struct {
 	Complete       key.Binding // tab in the file path prompt
 	Keep           key.Binding
 	Clear          key.Binding
+	Paste          key.Binding // ctrl+v: the local clipboard
 	Generate       key.Binding
 	Apply          key.Binding
 	EditHost       key.Binding
@@ -45,6 +46,7 @@ func DefaultKeyMap() KeyMap {
 		Complete: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "complete path")),
 		Keep:     key.NewBinding(key.WithKeys("ctrl+k"), key.WithHelp("ctrl+k", "keep current")),
 		Clear:    key.NewBinding(key.WithKeys("ctrl+u"), key.WithHelp("ctrl+u", "clear field")),
+		Paste:    key.NewBinding(key.WithKeys("ctrl+v"), key.WithHelp("ctrl+v", "paste local clipboard")),
 		Generate: key.NewBinding(key.WithKeys("ctrl+g"), key.WithHelp("ctrl+g", "no cert yet?")),
 		Apply:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")),
 		EditHost: key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "edit host name")),
