@@ -24,9 +24,9 @@ type fixtureCase struct {
 
 func loadFixtures(t testing.TB) []fixtureCase {
 	t.Helper()
-	dirs, err := filepath.Glob("testdata/cases/*")
+	dirs, err := filepath.Glob("../testdata/cases/*")
 	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no fixtures under testdata/cases (run go generate ./validate): %v", err)
+		t.Fatalf("no fixtures under ../testdata/cases (run go generate ./validate): %v", err)
 	}
 	var out []fixtureCase
 	for _, d := range dirs {

@@ -17,7 +17,7 @@ import (
 var validateFixtureNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func validateCase(name string) (cert, key, ca string) {
-	d := filepath.Join("..", "..", "validate", "testdata", "cases", name)
+	d := filepath.Join("..", "..", "testdata", "cases", name)
 	return filepath.Join(d, "cert.pem"), filepath.Join(d, "key.pem"), filepath.Join(d, "ca.pem")
 }
 

@@ -1,5 +1,5 @@
 // Command gen writes the validate package's fixtures: one directory per
-// case under testdata/cases, with cert.pem, key.pem, ca.pem as an admin
+// case under ../testdata/cases (the repository's top-level testdata), with cert.pem, key.pem, ca.pem as an admin
 // would paste them and case.json saying the clock, host name, pass phrase
 // and the exact set of codes the check must report.
 //
@@ -65,7 +65,8 @@ type fixture struct {
 }
 
 func main() {
-	out := flag.String("out", "testdata/cases", "directory to write the cases into")
+	out := flag.String("out", "../testdata/cases", "directory to write the cases into")
+	benchOut := flag.String("bench", "testdata/bench", "directory to write the benchmark inputs into")
 	flag.Parse()
 	g := &gen{}
 	fs := g.cases()
@@ -92,7 +93,7 @@ func main() {
 		}
 	}
 	// The benchmark inputs, also timed with openssl verify.
-	bench := filepath.Join(*out, "..", "bench")
+	bench := *benchOut
 	if err := os.MkdirAll(bench, 0o755); err != nil {
 		log.Fatal(err)
 	}
