@@ -49,10 +49,12 @@ type Server struct {
 }
 
 type generation struct {
-	cfg    Config
-	smtp   *smtp.Server
-	ln     *chanListener
-	served chan struct{} // closed when smtp.Serve returned
+	cfg       Config
+	smtp      *smtp.Server
+	spool     *spool.Spool
+	spoolOnce sync.Once
+	ln        *chanListener
+	served    chan struct{} // closed when smtp.Serve returned
 }
 
 // New checks cfg and prepares a server; Start binds it.
@@ -188,7 +190,7 @@ func (s *Server) newGeneration(cfg Config, addr net.Addr) (*generation, error) {
 	if cfg.Mode.NeedsCertificate() {
 		ss.TLSConfig = s.tlsConf
 	}
-	g := &generation{cfg: cfg, smtp: ss, ln: newChanListener(addr), served: make(chan struct{})}
+	g := &generation{cfg: cfg, smtp: ss, spool: sp, ln: newChanListener(addr), served: make(chan struct{})}
 	go func() {
 		defer close(g.served)
 		_ = ss.Serve(g.ln)
@@ -288,6 +290,8 @@ func (s *Server) drain(g *generation) {
 func (s *Server) stopGeneration(ctx context.Context, g *generation) {
 	g.ln.Close()
 	<-g.served // no connection can reach this generation any more
+	// Every session of g has ended when this returns: its spool goes.
+	defer g.closeSpool()
 	// go-smtp's Shutdown would wait forever for idle peers, and its Close
 	// does nothing after a Shutdown; our own registry of conns lets us wait
 	// with a deadline and then cut.
@@ -318,6 +322,12 @@ func (s *Server) stopGeneration(ctx context.Context, g *generation) {
 			}
 		}
 	}
+}
+
+// closeSpool releases the spool's directories once, though Shutdown and
+// a drain may both stop the same old generation.
+func (g *generation) closeSpool() {
+	g.spoolOnce.Do(func() { _ = g.spool.Close() })
 }
 
 func (s *Server) countConns(g *generation) int {

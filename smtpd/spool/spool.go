@@ -15,14 +15,25 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spool is one Maildir. It is safe for concurrent use.
 type Spool struct {
-	dir    string
-	now    func() time.Time
-	newDir *dirSyncer
+	dir string
+	now func() time.Time
+	// tmp and new stay open for the spool's life: a message is created in
+	// and renamed between these very directories, and the fsync that makes
+	// the rename durable is of the directory the rename went into, even if
+	// someone replaces the paths meanwhile (as Postfix works from its queue
+	// directory, not from paths). Opening new per message also cost an
+	// open, two fcntls, an epoll_ctl and a close.
+	tmp, new   *os.File
+	tmpC, newC syscall.RawConn
+	newDir     *dirSyncer
 	// writers recycles the 32 KB write buffers: clearing a fresh one per
 	// message showed up in profiles.
 	writers sync.Pool
@@ -47,7 +58,38 @@ func Open(dir string, now func() time.Time) (*Spool, error) {
 	f.Close()
 	os.Remove(f.Name())
 	removeStale(filepath.Join(dir, "tmp"), now())
-	return &Spool{dir: dir, now: now, newDir: newDirSyncer(filepath.Join(dir, "new"))}, nil
+	s := &Spool{dir: dir, now: now}
+	if s.tmp, s.tmpC, err = openDir(filepath.Join(dir, "tmp")); err != nil {
+		return nil, err
+	}
+	if s.new, s.newC, err = openDir(filepath.Join(dir, "new")); err != nil {
+		s.tmp.Close()
+		return nil, err
+	}
+	s.newDir = newDirSyncer(s.new)
+	return s, nil
+}
+
+func openDir(dir string) (*os.File, syscall.RawConn, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spool: open %s: %w", dir, err)
+	}
+	c, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("spool: open %s: %w", dir, err)
+	}
+	return f, c, nil
+}
+
+// Close releases the spool's directories; Deliver fails afterwards.
+func (s *Spool) Close() error {
+	err := s.tmp.Close()
+	if err2 := s.new.Close(); err == nil {
+		err = err2
+	}
+	return err
 }
 
 // staleAfter is the Maildir rule for tmp: a file this old is left over
@@ -103,22 +145,25 @@ func (s *Spool) Deliver(env Envelope, body io.Reader) (string, error) {
 	now := s.now()
 	id := NewID(now)
 	tmp := filepath.Join(s.dir, "tmp", id)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// The message file is a bare descriptor: os.OpenFile would also try
+	// to register it with the network poller (fcntl, fcntl, epoll_ctl)
+	// for a file that never blocks that way.
+	fd, err := s.createTmp(id)
 	if err != nil {
 		return "", fmt.Errorf("spool: create %s: %w", tmp, err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			f.Close()
-			os.Remove(tmp)
+			_ = syscall.Close(fd)
+			s.unlink(s.tmpC, id)
 		}
 	}()
 	w, _ := s.writers.Get().(*bufio.Writer)
 	if w == nil {
 		w = bufio.NewWriterSize(nil, 32<<10)
 	}
-	w.Reset(markWrites{f})
+	w.Reset(markWrites{fdWriter(fd)})
 	defer func() {
 		w.Reset(nil)
 		s.writers.Put(w)
@@ -134,25 +179,94 @@ func (s *Spool) Deliver(env Envelope, body io.Reader) (string, error) {
 	if err := w.Flush(); err != nil {
 		return "", fmt.Errorf("spool: write %s: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := ignoringEINTR(func() error { return syscall.Fsync(fd) }); err != nil {
 		return "", fmt.Errorf("spool: fsync %s: %w", tmp, err)
 	}
-	if err := f.Close(); err != nil {
+	ok = true
+	if err := syscall.Close(fd); err != nil {
+		s.unlink(s.tmpC, id)
 		return "", fmt.Errorf("spool: close %s: %w", tmp, err)
 	}
-	ok = true
-	dst := filepath.Join(s.dir, "new", id)
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("spool: move into new: %w", err)
+	if err := s.rename(id); err != nil {
+		s.unlink(s.tmpC, id)
+		return "", fmt.Errorf("spool: move %s into new: %w", tmp, err)
 	}
 	if err := s.newDir.sync(); err != nil {
 		// The message may or may not survive a crash: do not acknowledge
 		// it, and take it back so a retry does not make a duplicate.
-		os.Remove(dst)
+		s.unlink(s.newC, id)
 		return "", err
 	}
 	return id, nil
+}
+
+func (s *Spool) createTmp(name string) (int, error) {
+	fd := -1
+	var err error
+	cerr := s.tmpC.Control(func(dir uintptr) {
+		err = ignoringEINTR(func() error {
+			fd, err = unix.Openat(int(dir), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+			return err
+		})
+	})
+	if cerr != nil {
+		return -1, cerr
+	}
+	return fd, err
+}
+
+// rename moves tmp/name to new/name. Control holds each directory open
+// for the duration, so a concurrent Close cannot hand its descriptor
+// number to another file.
+func (s *Spool) rename(name string) error {
+	var err error
+	cerr := s.tmpC.Control(func(from uintptr) {
+		cerr := s.newC.Control(func(to uintptr) {
+			err = ignoringEINTR(func() error { return renameat(int(from), name, int(to), name) })
+		})
+		if err == nil {
+			err = cerr
+		}
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (s *Spool) unlink(dir syscall.RawConn, name string) {
+	_ = dir.Control(func(fd uintptr) {
+		_ = ignoringEINTR(func() error { return unlinkat(int(fd), name) })
+	})
+}
+
+func ignoringEINTR(f func() error) error {
+	for {
+		if err := f(); err != syscall.EINTR {
+			return err
+		}
+	}
+}
+
+// fdWriter writes to a file descriptor, all of b or an error.
+type fdWriter int
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := syscall.Write(int(w), b[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, io.ErrShortWrite
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // writeError marks errors of the spool file itself, as opposed to errors

@@ -112,7 +112,12 @@ func TestOpenRefusesUnusableSpool(t *testing.T) {
 }
 
 func TestDirSyncerGroupsConcurrentCallers(t *testing.T) {
-	d := newDirSyncer(t.TempDir())
+	dir, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	d := newDirSyncer(dir)
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
@@ -127,10 +132,17 @@ func TestDirSyncerGroupsConcurrentCallers(t *testing.T) {
 	if d.started == 0 || d.started > 50 {
 		t.Fatalf("%d syncs for 50 callers", d.started)
 	}
-	// A missing directory is an error every caller sees.
-	bad := newDirSyncer(filepath.Join(t.TempDir(), "gone"))
-	if err := bad.sync(); err == nil {
-		t.Fatal("fsync of a missing directory succeeded")
+	// A failed fsync is an error every caller sees.
+	gone, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close()
+	bad := newDirSyncer(gone)
+	for i := 0; i < 2; i++ {
+		if err := bad.sync(); err == nil {
+			t.Fatal("a failed directory fsync was reported as success")
+		}
 	}
 }
 
@@ -157,5 +169,43 @@ func TestOpenRemovesStaleTmpFilesOnly(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Error("a fresh tmp file (maybe still being written) was removed")
+	}
+}
+
+func TestDeliverAfterCloseFailsAndStoresNothing(t *testing.T) {
+	s := open(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := s.Deliver(Envelope{}, strings.NewReader("Subject: x\r\n\r\n")); err == nil {
+		t.Fatalf("delivered %s through a closed spool", id)
+	}
+	for _, d := range []string{"tmp", "new"} {
+		if e, _ := os.ReadDir(filepath.Join(s.Dir(), d)); len(e) != 0 {
+			t.Errorf("%s holds %d files after a refused delivery", d, len(e))
+		}
+	}
+}
+
+// The fsync that acknowledges a message is of the directory the message
+// was renamed into, even when the spool's path now names another one.
+func TestDeliverStaysInTheOpenedSpool(t *testing.T) {
+	s := open(t)
+	moved := s.Dir() + ".moved"
+	if err := os.Rename(s.Dir(), moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir(), "new"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Deliver(Envelope{}, strings.NewReader("Subject: x\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(moved, "new", id)); err != nil {
+		t.Errorf("message not in the spool directory that was opened: %v", err)
+	}
+	if e, _ := os.ReadDir(filepath.Join(s.Dir(), "new")); len(e) != 0 {
+		t.Errorf("message went to the replacement directory")
 	}
 }
