@@ -22,13 +22,26 @@ type lineEndings struct {
 	normalize bool
 	pendingCR bool // a CR ended the previous read
 	buf       []byte
+	obuf      []byte // backing store of out, reused for every read
 	out       []byte
 	eof       bool
 	err       error
 }
 
+// lineBufSize is what one lineEndings needs: a read buffer and room for
+// its output, which a body of bare LFs doubles (normalize).
+const lineBufSize = 4<<10 + 2*(4<<10) + 16
+
+type lineBuf [lineBufSize]byte
+
 func newLineEndings(r io.Reader, normalize bool) *lineEndings {
-	return &lineEndings{r: r, normalize: normalize, buf: make([]byte, 4<<10)}
+	return newLineEndingsBuf(r, normalize, make([]byte, lineBufSize))
+}
+
+// newLineEndingsBuf works in b (lineBufSize bytes, free to reuse once the
+// reader is done), so a pool can spare every DATA its buffers.
+func newLineEndingsBuf(r io.Reader, normalize bool, b []byte) *lineEndings {
+	return &lineEndings{r: r, normalize: normalize, buf: b[: 4<<10 : 4<<10], obuf: b[4<<10 : 4<<10 : len(b)]}
 }
 
 func (l *lineEndings) Read(p []byte) (int, error) {
@@ -43,7 +56,7 @@ func (l *lineEndings) Read(p []byte) (int, error) {
 					l.err = errBareLineEnding
 					return 0, l.err
 				}
-				l.out = append(l.out[:0], '\r', '\n')
+				l.out = append(l.obuf[:0], '\r', '\n')
 				break
 			}
 			return 0, io.EOF
@@ -65,7 +78,10 @@ func (l *lineEndings) Read(p []byte) (int, error) {
 }
 
 func (l *lineEndings) process(b []byte) error {
-	out := l.out[:0]
+	// out is empty here; start over at the front of its backing store
+	// rather than after what earlier reads consumed, which made every
+	// read grow a fresh slice.
+	out := l.obuf[:0]
 	for _, c := range b {
 		if l.pendingCR {
 			l.pendingCR = false

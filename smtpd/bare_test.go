@@ -54,3 +54,34 @@ func TestLineEndingsPassesReadErrors(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Bodies bigger than the buffers, all bare LFs (output twice the input per
+// read), through one reused buffer, read in small and odd-sized chunks.
+func TestLineEndingsReusedBufferLargeBodies(t *testing.T) {
+	b := make([]byte, lineBufSize)
+	for _, in := range []string{
+		strings.Repeat("\n", 20000),
+		strings.Repeat("x\r", 9000) + "\r\n",
+		strings.Repeat(strings.Repeat("y", 97)+"\r\n", 300),
+	} {
+		want := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(in, "\r\n", "\n"), "\r", "\n"), "\n", "\r\n")
+		for _, chunk := range []int{1, 7, 4096, 1 << 16} {
+			l := newLineEndingsBuf(strings.NewReader(in), true, b)
+			var got strings.Builder
+			p := make([]byte, chunk)
+			for {
+				n, err := l.Read(p)
+				got.Write(p[:n])
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got.String() != want {
+				t.Fatalf("chunk %d: %d bytes out, want %d", chunk, got.Len(), len(want))
+			}
+		}
+	}
+}

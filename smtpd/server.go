@@ -46,6 +46,9 @@ type Server struct {
 	conns  map[*conn]*generation
 
 	wg sync.WaitGroup // accept loops and drains
+
+	// lineBufs recycles the DATA filter's buffers (12 KB a message).
+	lineBufs sync.Pool
 }
 
 type generation struct {

@@ -99,7 +99,12 @@ func (s *session) Data(r io.Reader) error {
 	if st, ok := s.c.TLSConnectionState(); ok {
 		env.TLS = tlsDescription(st)
 	}
-	body := newLineEndings(r, s.b.cfg.BareLineEndings == config.BareNormalize)
+	lb, _ := s.b.srv.lineBufs.Get().(*lineBuf)
+	if lb == nil {
+		lb = new(lineBuf)
+	}
+	defer s.b.srv.lineBufs.Put(lb)
+	body := newLineEndingsBuf(r, s.b.cfg.BareLineEndings == config.BareNormalize, lb[:])
 	id, err := s.b.spool.Deliver(env, body)
 	if err != nil {
 		var se *smtp.SMTPError

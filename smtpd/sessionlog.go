@@ -86,6 +86,27 @@ func (s *sessionInfo) logEnd(log *slog.Logger) {
 }
 
 func tlsDescription(st tls.ConnectionState) string {
-	// "TLSv1.3", as Postfix logs it: one token, easy to grep.
-	return strings.Replace(tls.VersionName(st.Version), "TLS ", "TLSv", 1) + " " + tls.CipherSuiteName(st.CipherSuite)
+	if d, ok := tlsDescriptions[tlsParams{st.Version, st.CipherSuite}]; ok {
+		return d
+	}
+	return describeTLS(st.Version, st.CipherSuite)
 }
+
+func describeTLS(version, suite uint16) string {
+	// "TLSv1.3", as Postfix logs it: one token, easy to grep.
+	return strings.Replace(tls.VersionName(version), "TLS ", "TLSv", 1) + " " + tls.CipherSuiteName(suite)
+}
+
+type tlsParams struct{ version, suite uint16 }
+
+// tlsDescriptions is read-only after init: every session needs its text
+// twice, and tls.CipherSuiteName builds the list of all suites per call.
+var tlsDescriptions = func() map[tlsParams]string {
+	m := map[tlsParams]string{}
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13} {
+		for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+			m[tlsParams{v, cs.ID}] = describeTLS(v, cs.ID)
+		}
+	}
+	return m
+}()
