@@ -68,7 +68,9 @@ func startWizard(t *testing.T, bin, dir string, env ...string) *wizTerm {
 	t.Helper()
 	w := &wizTerm{t: t, sock: filepath.Join(t.TempDir(), "tmux.sock"), bin: bin, dir: dir,
 		addr: "127.0.0.1:" + strconv.Itoa(wizFreePort(t))}
-	args := append([]string{"env", "-u", "NO_COLOR", "TERM=xterm-256color", "COLORTERM=truecolor"}, env...)
+	// The admin's terminal: no NO_COLOR, and no CI either, which termenv
+	// takes to mean "not a terminal" (CI runs these tests with CI=true).
+	args := append([]string{"env", "-u", "NO_COLOR", "-u", "CI", "TERM=xterm-256color", "COLORTERM=truecolor"}, env...)
 	cmd := strings.Join(append(args, bin, "setup",
 		"--config-dir", dir, "--listen", w.addr, "--hostname", "mail.example.test"), " ")
 	w.tmux("new-session", "-d", "-s", "wiz", "-x", "80", "-y", "24", cmd, ";", "set-option", "-t", "wiz", "remain-on-exit", "on")
