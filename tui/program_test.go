@@ -41,7 +41,7 @@ func TestProgramPasteApplySuccess(t *testing.T) {
 	key(tea.KeyTab)
 	wait("Ready.")
 	key(tea.KeyEnter)
-	wait("Applied and verified")
+	wait("Success: applied and verified")
 	if err := tm.Quit(); err != nil {
 		t.Fatal(err)
 	}

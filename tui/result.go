@@ -103,7 +103,7 @@ func (r *resultScreen) content() string {
 	res := r.a.res
 	var b strings.Builder
 	if res.Applied {
-		b.WriteString(st.OK.Render(fmt.Sprintf("✓ Applied and verified: mode %s on %s.", r.s.mode, firstNonEmpty(res.Listen, r.s.listen))) + "\n")
+		b.WriteString(st.OK.Render(fmt.Sprintf("✓ Success: applied and verified, mode %s on %s.", r.s.mode, firstNonEmpty(res.Listen, r.s.listen))) + "\n")
 		if res.Generation != "" {
 			b.WriteString(indent(st.Muted.Render(wrap(fmt.Sprintf("New generation %s; the previous one is kept for `smtptls rollback`.", res.Generation), r.w-2)), "  ") + "\n")
 		}

@@ -262,7 +262,7 @@ func TestApplySuccessShowsStagesFingerprintAndVerifyCommand(t *testing.T) {
 	h.fillAll()
 	h.press("enter")
 	h.wantScreen("Result")
-	h.wantView("✓ Applied and verified", "✓ Check the certificate", "offered and accepted", "ab12",
+	h.wantView("✓ Success: applied and verified", "✓ Check the certificate", "offered and accepted", "ab12",
 		"smtptls verify --hostname mail.example.test 127.0.0.1:2525")
 	req := h.requests[0]
 	if req.Mode != config.ModeAvailable || string(req.Cert) != pki(t, "leaf.pem") || string(req.Key) != pki(t, "leaf.key") || string(req.CA) != pki(t, "bundle.pem") {

@@ -190,12 +190,17 @@ func verifyCommand(dir, listen, hostname string, mode config.Mode) string {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	ca := filepath.Join(dir, config.CurrentLink, config.CAFile)
 	flags := ""
-	if mode == config.ModeRequired {
-		flags = " --required" // also prove that plaintext mail is refused
+	// With no bundle pasted there is no ca.pem to trust: verify then checks
+	// against the system roots, as a sending server would.
+	ca := filepath.Join(dir, config.CurrentLink, config.CAFile)
+	if st, err := os.Stat(ca); err == nil && st.Size() > 0 {
+		flags += " --ca " + shellQuote(ca)
 	}
-	return fmt.Sprintf("smtptls verify --ca %s --hostname %s%s %s", shellQuote(ca), hostname, flags, net.JoinHostPort(host, port))
+	if mode == config.ModeRequired {
+		flags += " --required" // also prove that plaintext mail is refused
+	}
+	return fmt.Sprintf("smtptls verify --hostname %s%s %s", hostname, flags, net.JoinHostPort(host, port))
 }
 
 // lazyChecker builds the validation engine on first use, which is always

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,21 +43,48 @@ func TestSetupCommandLine(t *testing.T) {
 }
 
 func TestVerifyCommandReachesTheListenerLocally(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a b") // a path that needs quoting
+	gen := filepath.Join(dir, "generations", "g1")
+	if err := os.MkdirAll(gen, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("generations", "g1"), filepath.Join(dir, config.CurrentLink)); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(gen, config.CAFile)
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	quoted := shellQuote(filepath.Join(dir, config.CurrentLink, config.CAFile))
+	if !strings.HasPrefix(quoted, "'") {
+		t.Fatalf("test path %s should need quoting", quoted)
+	}
 	for listen, want := range map[string]string{
-		":25":            "smtptls verify --ca /etc/smtptls/current/ca.pem --hostname mx.example.org 127.0.0.1:25",
-		"0.0.0.0:25":     "smtptls verify --ca /etc/smtptls/current/ca.pem --hostname mx.example.org 127.0.0.1:25",
-		"192.0.2.7:2525": "smtptls verify --ca /etc/smtptls/current/ca.pem --hostname mx.example.org 192.0.2.7:2525",
-		"[::1]:2525":     "smtptls verify --ca /etc/smtptls/current/ca.pem --hostname mx.example.org [::1]:2525",
+		":25":            "smtptls verify --hostname mx.example.org --ca " + quoted + " 127.0.0.1:25",
+		"0.0.0.0:25":     "smtptls verify --hostname mx.example.org --ca " + quoted + " 127.0.0.1:25",
+		"192.0.2.7:2525": "smtptls verify --hostname mx.example.org --ca " + quoted + " 192.0.2.7:2525",
+		"[::1]:2525":     "smtptls verify --hostname mx.example.org --ca " + quoted + " [::1]:2525",
 	} {
-		if got := verifyCommand("/etc/smtptls", listen, "mx.example.org", config.ModeAvailable); got != want {
+		if got := verifyCommand(dir, listen, "mx.example.org", config.ModeAvailable); got != want {
 			t.Errorf("listen %s: %s, want %s", listen, got, want)
 		}
 	}
-	if got := verifyCommand("/home/a b/cfg", "127.0.0.1:2525", "mx", config.ModeAvailable); !strings.Contains(got, "'/home/a b/cfg/current/ca.pem'") {
-		t.Errorf("path with a space not quoted: %s", got)
+	if got, want := verifyCommand(dir, ":25", "mx", config.ModeRequired), "smtptls verify --hostname mx --ca "+quoted+" --required 127.0.0.1:25"; got != want {
+		t.Errorf("required mode: %s, want %s", got, want)
 	}
-	if got := verifyCommand("/etc/smtptls", ":25", "mx", config.ModeRequired); got != "smtptls verify --ca /etc/smtptls/current/ca.pem --hostname mx --required 127.0.0.1:25" {
-		t.Errorf("required mode: %s", got)
+	// No bundle pasted: an empty ca.pem is nothing to trust, so the command
+	// checks against the system roots like a sending server.
+	if err := os.WriteFile(ca, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := verifyCommand(dir, ":25", "mx", config.ModeAvailable), "smtptls verify --hostname mx 127.0.0.1:25"; got != want {
+		t.Errorf("empty bundle: %s, want %s", got, want)
+	}
+	if err := os.Remove(ca); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := verifyCommand(dir, ":25", "mx", config.ModeAvailable), "smtptls verify --hostname mx 127.0.0.1:25"; got != want {
+		t.Errorf("no ca.pem: %s, want %s", got, want)
 	}
 }
 

@@ -246,7 +246,7 @@ func TestWizardE2EPasteApplyServes(t *testing.T) {
 		t.Fatalf("something was written before apply: %v", err)
 	}
 	w.keys("Enter")
-	w.waitFor(60*time.Second, "✓ Applied and verified", "What a sending server sees")
+	w.waitFor(60*time.Second, "✓ Success: applied and verified", "What a sending server sees")
 
 	if got, want := wizServed(t, w.addr, pk.root), wizFingerprint(t, pk.leaf); got != want {
 		t.Fatalf("listener serves %s, want the pasted certificate %s", got, want)
@@ -366,7 +366,7 @@ func TestWizardE2EEncryptedKeyIsDecryptedInMemory(t *testing.T) {
 	w.keys("Tab")
 	w.waitFor(15*time.Second, "Ready.")
 	w.keys("Enter")
-	w.waitFor(60*time.Second, "✓ Applied and verified")
+	w.waitFor(60*time.Second, "✓ Success: applied and verified")
 	if got, want := wizServed(t, w.addr, pk.root), wizFingerprint(t, pk.leaf); got != want {
 		t.Fatalf("listener serves %s, want %s", got, want)
 	}
