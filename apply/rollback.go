@@ -2,7 +2,6 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/smtptls/smtptls/config"
@@ -25,31 +24,16 @@ func Rollback(ctx context.Context, d Deps, dir, toGen string, progress func(Step
 			return t.fail(StepValidate, err.Error())
 		}
 	}
-	st, err := config.OpenStore(t.dir, d.Host)
-	if err != nil {
-		t.res.EnvironmentError = true
-		t.res.Message = storeError(err, t.dir)
+	unlock, ok := t.openLocked()
+	if !ok {
 		return *t.res
 	}
-	st.Now = d.Now
-	t.store = st
-	lock, err := st.Lock(d.Command)
-	if err != nil {
-		t.res.EnvironmentError = true
-		t.res.Message = err.Error()
-		var le *config.LockedError
-		if errors.As(err, &le) {
-			h := le.Holder
-			t.res.LockHolder = &h
-		}
-		return *t.res
-	}
-	defer lock.Unlock()
+	defer unlock()
 
 	if err := t.begin(StepValidate); err != nil {
 		return t.crashed(err)
 	}
-	cur, err := st.Current()
+	cur, err := t.store.Current()
 	if err != nil {
 		t.res.EnvironmentError = true
 		return t.fail(StepValidate, err.Error())
@@ -62,7 +46,7 @@ func Rollback(ctx context.Context, d Deps, dir, toGen string, progress func(Step
 		}
 	}
 	if toGen == "" {
-		if toGen, err = st.Previous(); err != nil {
+		if toGen, err = t.store.Previous(); err != nil {
 			t.res.EnvironmentError = true
 			return t.fail(StepValidate, err.Error())
 		}

@@ -49,26 +49,11 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 		return *t.res
 	}
 
-	st, err := config.OpenStore(dir, d.Host)
-	if err != nil {
-		t.res.EnvironmentError = true
-		t.res.Message = storeError(err, dir)
+	unlock, ok := t.openLocked()
+	if !ok {
 		return *t.res
 	}
-	st.Now = d.Now
-	t.store = st
-	lock, err := st.Lock(d.Command)
-	if err != nil {
-		t.res.EnvironmentError = true
-		t.res.Message = err.Error()
-		var le *config.LockedError
-		if errors.As(err, &le) {
-			h := le.Holder
-			t.res.LockHolder = &h
-		}
-		return *t.res
-	}
-	defer lock.Unlock()
+	defer unlock()
 
 	if err := t.begin(StepValidate); err != nil {
 		return t.crashed(err)

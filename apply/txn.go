@@ -435,3 +435,29 @@ func bindHint(msg, listen string) string {
 	}
 	return ""
 }
+
+// openLocked opens the store of t.dir and takes the apply lock. On failure
+// the result says why (naming the holder when another apply has the lock)
+// and is an environment error.
+func (t *txn) openLocked() (unlock func() error, ok bool) {
+	st, err := config.OpenStore(t.dir, t.d.Host)
+	if err != nil {
+		t.res.EnvironmentError = true
+		t.res.Message = storeError(err, t.dir)
+		return nil, false
+	}
+	st.Now = t.d.Now
+	t.store = st
+	lock, err := st.Lock(t.d.Command)
+	if err != nil {
+		t.res.EnvironmentError = true
+		t.res.Message = err.Error()
+		var le *config.LockedError
+		if errors.As(err, &le) {
+			h := le.Holder
+			t.res.LockHolder = &h
+		}
+		return nil, false
+	}
+	return lock.Unlock, true
+}
