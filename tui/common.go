@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 )
 
@@ -69,3 +71,21 @@ func (c *Common) observe(k tea.KeyMsg) {
 // Bindable reports whether k may trigger a binding: not pasted text, not
 // part of a keystroke burst.
 func (c *Common) Bindable(k tea.KeyMsg) bool { return !k.Paste && !c.Burst }
+
+// scroll applies the scrolling keys every long screen shares to vp, and
+// reports whether msg was one of them.
+func scroll(vp *viewport.Model, msg tea.KeyMsg, k KeyMap) bool {
+	switch {
+	case key.Matches(msg, k.Up):
+		vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		vp.ScrollDown(1)
+	case key.Matches(msg, k.PageUp):
+		vp.PageUp()
+	case key.Matches(msg, k.PageDn):
+		vp.PageDown()
+	default:
+		return false
+	}
+	return true
+}

@@ -75,14 +75,7 @@ func (r *resultScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		}
 		k := r.Keys
 		switch {
-		case key.Matches(msg, k.Up):
-			r.vp.ScrollUp(1)
-		case key.Matches(msg, k.Down):
-			r.vp.ScrollDown(1)
-		case key.Matches(msg, k.PageUp):
-			r.vp.PageUp()
-		case key.Matches(msg, k.PageDn):
-			r.vp.PageDown()
+		case scroll(&r.vp, msg, k):
 		case key.Matches(msg, k.Copy):
 			return stay, copyCmd(r.s.deps.Copy, "verify command", r.verifyCommand())
 		case r.ok() && (key.Matches(msg, k.Choose) || msg.String() == "q"):

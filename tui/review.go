@@ -148,14 +148,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			return stay, r.host.Focus()
 		case key.Matches(msg, k.CopyTLSA) && r.rep != nil && r.rep.Summary != nil:
 			return stay, copyCmd(r.s.deps.Copy, "TLSA record", r.tlsaRecord())
-		case key.Matches(msg, k.Up):
-			r.vp.ScrollUp(1)
-		case key.Matches(msg, k.Down):
-			r.vp.ScrollDown(1)
-		case key.Matches(msg, k.PageUp):
-			r.vp.PageUp()
-		case key.Matches(msg, k.PageDn):
-			r.vp.PageDown()
+		case scroll(&r.vp, msg, k):
 		}
 	}
 	return stay, nil
