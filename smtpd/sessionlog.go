@@ -86,7 +86,7 @@ func (s *sessionInfo) logEnd(log *slog.Logger) {
 }
 
 func tlsDescription(st tls.ConnectionState) string {
-	if d, ok := tlsDescriptions[tlsParams{st.Version, st.CipherSuite}]; ok {
+	if d, ok := tlsDescriptions()[tlsParams{st.Version, st.CipherSuite}]; ok {
 		return d
 	}
 	return describeTLS(st.Version, st.CipherSuite)
@@ -99,9 +99,11 @@ func describeTLS(version, suite uint16) string {
 
 type tlsParams struct{ version, suite uint16 }
 
-// tlsDescriptions is read-only after init: every session needs its text
-// twice, and tls.CipherSuiteName builds the list of all suites per call.
-var tlsDescriptions = func() map[tlsParams]string {
+// tlsDescriptions is built once, on the first TLS session, and read-only
+// after: every session needs its text twice, and tls.CipherSuiteName builds
+// the list of all suites per call. Not at init, where every command, --help
+// included, would pay its millisecond.
+var tlsDescriptions = sync.OnceValue(func() map[tlsParams]string {
 	m := map[tlsParams]string{}
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13} {
 		for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
@@ -109,4 +111,4 @@ var tlsDescriptions = func() map[tlsParams]string {
 		}
 	}
 	return m
-}()
+})
