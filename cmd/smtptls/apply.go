@@ -190,6 +190,11 @@ func applyWriteResult(w io.Writer, r apply.Result, color bool) {
 		}
 	}
 	msg := r.Message
+	if r.FailedStep != "" && !r.RolledBack && failedDetail(r) == msg {
+		// The failed step above already says why; the last line says
+		// what that means for the gateway instead of repeating it.
+		msg = "Nothing changed: the installed configuration is as it was."
+	}
 	if color {
 		switch {
 		case r.Applied || (r.DryRun && r.FailedStep == ""):
@@ -201,4 +206,14 @@ func applyWriteResult(w io.Writer, r apply.Result, color bool) {
 		}
 	}
 	fmt.Fprintf(w, "\n%s\n", msg)
+}
+
+// failedDetail is what the failed step reported.
+func failedDetail(r apply.Result) string {
+	for _, s := range r.Steps {
+		if s.Name == r.FailedStep && s.Status == apply.StepFailed {
+			return s.Detail
+		}
+	}
+	return ""
 }

@@ -186,6 +186,24 @@ func TestApplyUsageAndRefusals(t *testing.T) {
 	}
 }
 
+func TestApplyRefusalSaysWhyOnceThenWhatItMeans(t *testing.T) {
+	a := newApplyEnv(t)
+	one, two := writePKI(t, "one"), writePKI(t, "two")
+	out, errOut, code := a.run("apply", "--mode", "available", "--cert", one.cert, "--key", two.key, "--ca", one.ca,
+		"--hostname", one.name, "--listen", a.listen())
+	all := out + errOut
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitFail, all)
+	}
+	if n := strings.Count(all, "does not belong to the certificate"); n != 1 {
+		t.Errorf("the reason appears %d times, want once:\n%s", n, all)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[len(lines)-1]; last != "Nothing changed: the installed configuration is as it was." {
+		t.Errorf("last line %q should say what the refusal means for the gateway:\n%s", last, all)
+	}
+}
+
 func TestApplyDryRunShowsChanges(t *testing.T) {
 	a := newApplyEnv(t)
 	one, two := writePKI(t, "one"), writePKI(t, "two")
