@@ -16,9 +16,12 @@ type Request struct {
 	// Cert, Key and CA are the texts as pasted; all nil keeps the installed
 	// certificate material.
 	Cert, Key, CA []byte
-	Passphrase    []byte
-	Hostname      string
-	Listen        string
+	// CertFile and KeyFile are how the admin named Cert and Key, for the
+	// openssl commands that validation hints suggest (validate.Input).
+	CertFile, KeyFile string
+	Passphrase        []byte
+	Hostname          string
+	Listen            string
 	// ConfirmRequired must be true to apply ModeRequired (--yes, or the
 	// wizard's second confirmation).
 	ConfirmRequired bool

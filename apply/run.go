@@ -164,6 +164,8 @@ func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.L
 		Key:         string(key),
 		CABundle:    string(ca),
 		Hostname:    s.Hostname,
+		CertFile:    fileName(req.Cert, req.CertFile),
+		KeyFile:     fileName(req.Key, req.KeyFile),
 		Passphrase:  req.Passphrase,
 		Now:         t.d.Now(),
 		Roots:       t.d.Roots,
@@ -229,4 +231,13 @@ func storeError(err error, dir string) string {
 		msg += fmt.Sprintf("; %s belongs to another user: run as that user (root for /etc/smtptls), or pass --config-dir with a directory of your own", dir)
 	}
 	return msg
+}
+
+// fileName is the name hints use for a field: the admin's when the text
+// came with the request, the engine's default when it is the installed one.
+func fileName(given []byte, name string) string {
+	if given == nil {
+		return ""
+	}
+	return name
 }

@@ -45,7 +45,7 @@ func (c *Checker) Check(in Input) Report {
 	ds = append(ds, bp.diags...)
 	if leaf == nil {
 		bd, _ := bundleAloneChecks(bp, now)
-		return Report{Diagnostics: sortDiags(append(ds, bd...))}
+		return Report{Diagnostics: withFiles(sortDiags(append(ds, bd...)), in.CertFile, in.KeyFile)}
 	}
 
 	var keyOwner *certInfo
@@ -70,7 +70,7 @@ func (c *Checker) Check(in Input) Report {
 		ds = append(ds, poolChecks(leaf, keyOwner, ch, cp, bp, now)...)
 	}
 
-	rep := Report{Diagnostics: sortDiags(ds), Summary: summarize(leaf, ch, in.Hostname, now)}
+	rep := Report{Diagnostics: withFiles(sortDiags(ds), in.CertFile, in.KeyFile), Summary: summarize(leaf, ch, in.Hostname, now)}
 	if kp.key != nil {
 		m, err := material(leaf, kp, ch)
 		if err == nil {

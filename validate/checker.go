@@ -111,11 +111,11 @@ func (c *Checker) Certificate(text, hostname string, now time.Time) FieldResult 
 	p := c.certField(text)
 	leaf := pickLeaf(p.certs, nil)
 	var r FieldResult
-	r.Diagnostics = append(r.Diagnostics, p.diags...)
+	r.Diagnostics = withFiles(p.diags, "", "")
 	if leaf == nil {
 		return r
 	}
-	r.Diagnostics = append(r.Diagnostics, certFieldChecks(p, leaf, hostname, now)...)
+	r.Diagnostics = append(r.Diagnostics, withFiles(certFieldChecks(p, leaf, hostname, now), "", "")...)
 	r.Recognised = append(r.Recognised, recognisedCert(leaf, now))
 	for _, o := range p.certs {
 		if o != leaf {
@@ -129,7 +129,7 @@ func (c *Checker) Certificate(text, hostname string, now time.Time) FieldResult 
 // Key checks the key field alone, decrypting it with passphrase if given.
 func (c *Checker) Key(text string, passphrase []byte) FieldResult {
 	p := c.keyField(text, passphrase)
-	r := FieldResult{Diagnostics: append([]Diagnostic(nil), p.diags...), Encrypted: p.encrypted}
+	r := FieldResult{Diagnostics: withFiles(p.diags, "", ""), Encrypted: p.encrypted}
 	if p.key != nil {
 		r.Recognised = []string{p.desc}
 	}
@@ -142,7 +142,7 @@ func (c *Checker) Key(text string, passphrase []byte) FieldResult {
 // bundle's own certificates; the full check judges them against the leaf.
 func (c *Checker) Bundle(text string, now time.Time) FieldResult {
 	p := c.bundleField(text)
-	r := FieldResult{Diagnostics: append([]Diagnostic(nil), p.diags...)}
+	r := FieldResult{Diagnostics: withFiles(p.diags, "", "")}
 	for _, ci := range p.certs {
 		r.Recognised = append(r.Recognised, recognisedCA(ci, now))
 	}

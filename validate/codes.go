@@ -142,6 +142,31 @@ func CodeAbout(c Code) string { return codes[c].About }
 // CodeHint is the hint template of code c, placeholders unfilled.
 func CodeHint(c Code) string { return codes[c].Hint }
 
+// Names the hints' openssl commands use when the admin's own are unknown.
+const (
+	DefaultCertFile = "cert.pem"
+	DefaultKeyFile  = "key.pem"
+)
+
+// withFiles fills the KEYFILE and CERTFILE placeholders of the hints in ds
+// with the admin's file names. It returns a new slice: ds may be shared
+// with the parse cache.
+func withFiles(ds []Diagnostic, certFile, keyFile string) []Diagnostic {
+	if certFile == "" {
+		certFile = DefaultCertFile
+	}
+	if keyFile == "" {
+		keyFile = DefaultKeyFile
+	}
+	files := strings.NewReplacer("KEYFILE", keyFile, "CERTFILE", certFile)
+	out := make([]Diagnostic, len(ds))
+	for i, d := range ds {
+		d.Hint = files.Replace(d.Hint)
+		out[i] = d
+	}
+	return out
+}
+
 // diag makes a diagnostic from the code table. args fill {name}
 // placeholders in the hint, as name, value pairs.
 func diag(field Field, code Code, line int, msg string, args ...string) Diagnostic {

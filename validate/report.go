@@ -47,6 +47,11 @@ type Input struct {
 	CABundle    string
 	// Hostname is the gateway's name (its MX name); empty skips the check.
 	Hostname string
+	// CertFile and KeyFile name the files in the openssl commands that
+	// hints suggest, ready for a shell command line (quoted where needed),
+	// so an admin can paste them as they are; empty means cert.pem and
+	// key.pem, for text that was pasted rather than read from a file.
+	CertFile, KeyFile string
 	// Passphrase decrypts an encrypted key in memory; nil means none given.
 	Passphrase []byte
 	// Now is the clock the validity checks use; zero means time.Now().

@@ -67,12 +67,12 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "smtptls apply: %v\n", err)
 		return exitUsage
 	}
-	dir, err := config.ResolveDir(*dirFlag, e.host)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "smtptls apply: %v\n", err)
+	dir, ok := configDir(e, "apply", *dirFlag)
+	if !ok {
 		return exitUsage
 	}
-	req := apply.Request{ConfigDir: dir, Mode: mode, Hostname: *hostname, Listen: *listen, ConfirmRequired: *yes, DryRun: *dryRun}
+	req := apply.Request{ConfigDir: dir, Mode: mode, Hostname: *hostname, Listen: *listen, ConfirmRequired: *yes, DryRun: *dryRun,
+		CertFile: shellQuote(*certFile), KeyFile: shellQuote(*keyFile)}
 	for _, f := range []struct {
 		flag, path string
 		dst        *[]byte

@@ -198,6 +198,9 @@ func TestApplyRefusalSaysWhyOnceThenWhatItMeans(t *testing.T) {
 	if n := strings.Count(all, "does not belong to the certificate"); n != 1 {
 		t.Errorf("the reason appears %d times, want once:\n%s", n, all)
 	}
+	if strings.Contains(all, "KEYFILE") || strings.Contains(all, "CERTFILE") || !strings.Contains(all, "-in "+two.key) {
+		t.Errorf("the suggested openssl commands should name the admin's own files (%s):\n%s", two.key, all)
+	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if last := lines[len(lines)-1]; last != "Nothing changed: the installed configuration is as it was." {
 		t.Errorf("last line %q should say what the refusal means for the gateway:\n%s", last, all)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"strings"
 
 	"github.com/smtptls/smtptls/validate"
 )
@@ -67,7 +66,8 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "smtptls validate: --cert FILE and --key FILE are required (see smtptls validate --help)")
 		return exitUsage
 	}
-	in := validate.Input{Hostname: *hostname, Now: e.now(), LoadRoots: validate.SystemRoots}
+	in := validate.Input{Hostname: *hostname, Now: e.now(), LoadRoots: validate.SystemRoots,
+		CertFile: shellQuote(*certFile), KeyFile: shellQuote(*keyFile)}
 	for _, f := range []struct {
 		flag, path string
 		dst        *string
@@ -89,12 +89,6 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 	}
 
 	r := validate.Check(in)
-	// Hints name the admin's own files instead of placeholders, so the
-	// openssl commands they suggest can be pasted as they are.
-	files := strings.NewReplacer("KEYFILE", shellQuote(*keyFile), "CERTFILE", shellQuote(*certFile))
-	for i := range r.Diagnostics {
-		r.Diagnostics[i].Hint = files.Replace(r.Diagnostics[i].Hint)
-	}
 	if *asJSON {
 		doc := validateJSON{OK: r.OK(), Diagnostics: []validateJSONDiag{}, Summary: r.Summary}
 		for _, d := range r.Diagnostics {
