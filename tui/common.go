@@ -18,12 +18,6 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 )
 
-// burstGap is the longest pause between two keys that still counts as one
-// burst. A terminal that types a paste out as keystrokes (no bracketed
-// paste) delivers them microseconds apart; a person, even holding a key
-// down, needs 30 ms or more.
-const burstGap = 8 * time.Millisecond
-
 // Common is what every screen shares.
 type Common struct {
 	Width, Height int
@@ -34,8 +28,8 @@ type Common struct {
 
 	// Burst is true while the key being handled arrived in the middle of a
 	// keystroke-typed paste: no binding may fire from it.
-	Burst   bool
-	lastKey time.Time
+	Burst bool
+	burst burstGuard
 	// Later delivers msg after d (tea.Tick); tests replace it to control
 	// debounce timers.
 	Later func(d time.Duration, msg tea.Msg) tea.Cmd
@@ -55,22 +49,6 @@ func newCommon(st Styles, now func() time.Time) *Common {
 		return tea.Tick(d, func(time.Time) tea.Msg { return msg })
 	}}
 }
-
-// observe records a key and sets Burst for it.
-func (c *Common) observe(k tea.KeyMsg) {
-	now := c.Now()
-	gap := now.Sub(c.lastKey)
-	c.Burst = !c.lastKey.IsZero() && gap >= 0 && gap < burstGap
-	if k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Paste {
-		// Several characters in one read are a paste, whatever the gap.
-		c.Burst = true
-	}
-	c.lastKey = now
-}
-
-// Bindable reports whether k may trigger a binding: not pasted text, not
-// part of a keystroke burst.
-func (c *Common) Bindable(k tea.KeyMsg) bool { return !k.Paste && !c.Burst }
 
 // scroll applies the scrolling keys every long screen shares to vp, and
 // reports whether msg was one of them.

@@ -39,6 +39,13 @@ func (c *clock) Now() time.Time {
 	return c.t
 }
 
+// advance moves the clock by d without a reading.
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 func (c *clock) setStep(d time.Duration) {
 	c.mu.Lock()
 	c.step = d
@@ -210,6 +217,35 @@ func (h *harness) press(keys ...string) {
 			h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
 		}
 	}
+}
+
+// keysAt sends keys gap apart, as a terminal, tmux or a laggy link
+// delivers them: named keys, or one rune each. Timers fire only when the
+// next key is later than the burst gap, then a person's pause follows.
+func (h *harness) keysAt(gap time.Duration, keys ...string) {
+	h.clk.setStep(0)
+	defer h.clk.setStep(50 * time.Millisecond)
+	var msgs []tea.KeyMsg
+	for _, k := range keys {
+		if t, ok := keyNames[k]; ok {
+			msgs = append(msgs, tea.KeyMsg{Type: t})
+			continue
+		}
+		for _, r := range k {
+			msgs = append(msgs, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		}
+	}
+	for i, m := range msgs {
+		if i > 0 {
+			h.clk.advance(gap)
+			if gap >= burstGap {
+				h.fire()
+			}
+		}
+		h.sendNoTimers(m)
+	}
+	h.clk.advance(time.Second)
+	h.fire()
 }
 
 // paste sends text as a bracketed paste: one message.

@@ -89,9 +89,8 @@ type Model struct {
 	showHelp bool
 	quitting bool
 
-	lastFrame      string
-	lastFrameAt    time.Time
-	refreshPending bool
+	lastFrame   string
+	lastFrameAt time.Time
 }
 
 // New builds the wizard. st is normally DefaultStyles of the program's
@@ -163,19 +162,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case installedMsg:
 		return m, m.start(msg)
 	case tea.KeyMsg:
-		m.c.observe(msg)
-		cmd := m.key(msg)
-		if m.c.Burst && !m.refreshPending {
-			// Frames are reused during a burst (see View); make sure a
-			// fresh one follows it.
-			m.refreshPending = true
-			cmd = tea.Batch(cmd, m.c.Later(burstFrame, refreshMsg{}))
-		}
-		return m, cmd
-	case refreshMsg:
-		m.refreshPending = false
-		m.c.Burst = false
-		return m, nil
+		return m, m.onKey(msg)
+	case burstEndMsg:
+		// Frames are reused during a burst (see View); the burst's end
+		// also brings a fresh one.
+		return m, m.burstEnd()
 	case fieldMsg:
 		return m, m.route(msg.stepOf(), msg)
 	case reportMsg, previewMsg:
@@ -358,8 +349,8 @@ func (m *Model) View() string {
 	// Bubble Tea asks for a frame after every message, and a paste typed
 	// out by a terminal without bracketed paste is thousands of messages
 	// microseconds apart; the screen only shows 60 frames a second, so
-	// during a burst the last frame is reused for up to burstFrame and a
-	// refreshMsg brings the real one.
+	// during a burst the last frame is reused for up to burstFrame and the
+	// burst's end brings the real one.
 	if m.c.Burst && m.lastFrame != "" && m.c.Now().Sub(m.lastFrameAt) < burstFrame {
 		return m.lastFrame
 	}
@@ -370,8 +361,6 @@ func (m *Model) View() string {
 
 // burstFrame is how long a frame may be reused during a keystroke burst.
 const burstFrame = 40 * time.Millisecond
-
-type refreshMsg struct{}
 
 func (m *Model) view() string {
 	st := m.c.Styles
