@@ -70,7 +70,15 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 	if err != nil {
 		st.LoadError = err.Error()
 		st.Generation, _ = config.CurrentGeneration(dir)
-		attention("the installed configuration cannot be read: %v; apply a new one or roll back", err)
+		way := "fix the file it names"
+		var se *config.SettingsError
+		if errors.As(err, &se) && se.File != "" {
+			way = "fix " + se.File
+		}
+		if st.Previous != "" {
+			way = "run `smtptls rollback` (to " + st.Previous + "), or " + way
+		}
+		attention("the installed configuration cannot be read: %v; %s", err, way)
 	} else {
 		st.Generation = l.Generation
 		st.Settings = l.Settings

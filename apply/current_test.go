@@ -75,10 +75,14 @@ func TestCurrentUnreadableConfig(t *testing.T) {
 	if s.LoadError == "" || s.Generation != r.Generation || !strings.Contains(attention(s), "cannot be read") {
 		t.Errorf("status %+v", s)
 	}
-	// ...and apply can still replace it, from fresh material.
-	f.mustApply(f.request(config.ModeAvailable, "b"))
-	if s, _ := Current(context.Background(), f.deps, f.dir); len(s.NeedsAttention) != 0 {
-		t.Errorf("after replacing it: %s", attention(s))
+	// ...and apply refuses to build on defaults in its place: it names the
+	// ways out and changes nothing.
+	res := Run(context.Background(), f.deps, f.request(config.ModeAvailable, "b"), nil)
+	if res.Applied || res.FailedStep != StepValidate || !strings.Contains(res.Message, "smtptls rollback") {
+		t.Errorf("apply over an unreadable config: %+v", res)
+	}
+	if cur, _ := config.CurrentGeneration(f.dir); cur != r.Generation {
+		t.Errorf("current is %s, want %s untouched", cur, r.Generation)
 	}
 }
 

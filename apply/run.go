@@ -105,10 +105,10 @@ func (t *txn) accept(old config.Loaded, oldErr error, next config.Loaded) {
 func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.Loaded, msg string, field validate.Field) {
 	base := old
 	if oldErr != nil {
-		// A broken installed config must not stop the admin replacing it,
-		// but nothing can be carried over from it.
-		base = config.Loaded{Settings: config.Defaults(t.d.Host)}
-		t.res.Warnings = append(t.res.Warnings, "the installed configuration cannot be read, so nothing is carried over from it: "+oldErr.Error())
+		// Never fall back to defaults: as root they would move the listener
+		// to every interface, rename the host and reset every limit. A
+		// setting changes only when the admin asks for it.
+		return next, unreadableMessage(oldErr), ""
 	}
 	s := base.Settings
 	if req.Mode != "" {
@@ -240,4 +240,18 @@ func fileName(given []byte, name string) string {
 		return ""
 	}
 	return name
+}
+
+// unreadableMessage says why an installed configuration that cannot be read
+// stops an apply, where to look, and the two ways out.
+func unreadableMessage(err error) string {
+	fix := "fix the file it names"
+	var se *config.SettingsError
+	if errors.As(err, &se) && se.File != "" {
+		fix = "fix " + se.File
+		if se.Line > 0 {
+			fix += fmt.Sprintf(" at line %d", se.Line)
+		}
+	}
+	return fmt.Sprintf("the installed configuration cannot be read: %v. Nothing was changed, and nothing is built from defaults (that would change the listen address, host name and limits behind your back). Two ways out: run `smtptls rollback` to return to the previous generation, or %s and run this again", err, fix)
 }

@@ -62,6 +62,10 @@ func LoadGeneration(dir, gen string, h Host) (Loaded, error) {
 		return Loaded{}, fmt.Errorf("load generation %s: %w", gen, err)
 	}
 	if l.Settings, err = UnmarshalSettings(data, Defaults(h)); err != nil {
+		var se *SettingsError
+		if errors.As(err, &se) {
+			se.File = filepath.Join(gdir, SettingsFile)
+		}
 		return Loaded{}, fmt.Errorf("load generation %s: %w", gen, err)
 	}
 	for _, f := range []struct {

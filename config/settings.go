@@ -158,14 +158,15 @@ func UnmarshalSettings(data []byte, defaults Settings) (Settings, error) {
 	s := defaults
 	md, err := toml.Decode(string(data), &s)
 	if err != nil {
-		return Settings{}, fmt.Errorf("parse config.toml: %w", err)
+		return Settings{}, settingsError(err)
 	}
 	if u := md.Undecoded(); len(u) > 0 {
 		keys := make([]string, len(u))
 		for i, k := range u {
 			keys[i] = k.String()
 		}
-		return Settings{}, fmt.Errorf("config.toml: unknown setting %s", strings.Join(keys, ", "))
+		return Settings{}, &SettingsError{Line: keyLine(data, u[0]),
+			Msg: fmt.Sprintf("unknown setting %s (known: %s)", strings.Join(keys, ", "), strings.Join(SettingKeys(), ", "))}
 	}
 	return s, nil
 }
