@@ -203,7 +203,7 @@ var keyNames = map[string]tea.KeyType{
 	"up": tea.KeyUp, "down": tea.KeyDown, "left": tea.KeyLeft, "right": tea.KeyRight,
 	"backspace": tea.KeyBackspace, "ctrl+k": tea.KeyCtrlK, "ctrl+o": tea.KeyCtrlO,
 	"ctrl+u": tea.KeyCtrlU, "ctrl+g": tea.KeyCtrlG, "pgdown": tea.KeyPgDown, "pgup": tea.KeyPgUp,
-	"home": tea.KeyHome, "end": tea.KeyEnd,
+	"home": tea.KeyHome, "end": tea.KeyEnd, "ctrl+home": tea.KeyCtrlHome,
 }
 
 // press sends keys typed by a person: named keys or one rune each.

@@ -274,6 +274,7 @@ func (f *PasteField) View(st Styles) string {
 			b.WriteString(st.Gutter.Render(fmt.Sprintf("%*s", gw, "")) + " " + text)
 		}
 	} else {
+		inKey := f.inKeyAt(f.top)
 		for i := 0; i < h; i++ {
 			if i > 0 {
 				b.WriteByte('\n')
@@ -285,7 +286,15 @@ func (f *PasteField) View(st Styles) string {
 			}
 			b.WriteString(st.Gutter.Render(fmt.Sprintf("%*d", gw, n+1)))
 			b.WriteByte(' ')
-			b.WriteString(f.renderLine(st, n, textW))
+			line := f.lines[n]
+			if f.MaskBody {
+				if !isPEMMarker(line) {
+					line = maskRunes(line)
+				}
+			} else {
+				line, inKey = maskKey(line, inKey)
+			}
+			b.WriteString(f.renderLine(st, line, n, textW))
 		}
 	}
 	box := st.FieldBox
@@ -295,11 +304,8 @@ func (f *PasteField) View(st Styles) string {
 	return box.Width(inner).Render(b.String())
 }
 
-func (f *PasteField) renderLine(st Styles, n, w int) string {
-	line := f.lines[n]
-	if f.MaskBody && !isPEMMarker(line) {
-		line = strings.Repeat("•", min(utf8.RuneCountInString(line), 64))
-	}
+// renderLine draws line n, already masked, cut to w columns.
+func (f *PasteField) renderLine(st Styles, line string, n, w int) string {
 	runes := []rune(line)
 	if !(f.focused && n == f.row) {
 		if len(runes) > w {
@@ -327,9 +333,92 @@ func (f *PasteField) renderLine(st Styles, n, w int) string {
 	return b.String()
 }
 
+// A private key pasted into a field that expects certificates (the key
+// file at the certificate step, a bundle file that carries the key) is
+// still a private key: wherever it is, its body is drawn as bullets and
+// only its BEGIN and END lines show.
+
+const (
+	keyBegin = "PRIVATE KEY-----"
+	pemBegin = "-----BEGIN "
+	pemEnd   = "-----END "
+)
+
+// inKeyAt reports whether line n lies inside a PRIVATE KEY block, looking
+// back only as far as the nearest PEM marker: a frame costs the same
+// whatever the size of the text.
+func (f *PasteField) inKeyAt(n int) bool {
+	for i := min(n, len(f.lines)) - 1; i >= 0; i-- {
+		l := f.lines[i]
+		b, e := strings.LastIndex(l, pemBegin), strings.LastIndex(l, pemEnd)
+		switch {
+		case b < 0 && e < 0:
+			continue
+		case b > e:
+			return strings.Contains(l[b:], keyBegin)
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// maskKey draws line with any private key material in it as bullets, given
+// whether it starts inside a key block, and reports whether the block goes
+// on after it. PEM markers stay visible; everything between them does not.
+func maskKey(line string, inKey bool) (string, bool) {
+	if !inKey && !strings.Contains(line, keyBegin) {
+		return line, false
+	}
+	var b strings.Builder
+	rest := line
+	for rest != "" {
+		if inKey {
+			e := strings.Index(rest, pemEnd)
+			if e < 0 {
+				b.WriteString(maskRunes(rest))
+				return b.String(), true
+			}
+			b.WriteString(maskRunes(rest[:e]))
+			rest = rest[e:]
+			end := markerLen(rest)
+			b.WriteString(rest[:end])
+			rest = rest[end:]
+			inKey = false
+			continue
+		}
+		i := strings.Index(rest, pemBegin)
+		if i < 0 {
+			b.WriteString(rest)
+			break
+		}
+		b.WriteString(rest[:i])
+		rest = rest[i:]
+		end := markerLen(rest)
+		b.WriteString(rest[:end])
+		inKey = strings.Contains(rest[:end], keyBegin)
+		rest = rest[end:]
+	}
+	return b.String(), inKey
+}
+
+// markerLen is the length of the "-----BEGIN X-----" or "-----END X-----"
+// marker s starts with: up to its closing dashes, or the whole of s.
+func markerLen(s string) int {
+	if i := strings.Index(s[5:], "-----"); i >= 0 {
+		return 5 + i + 5
+	}
+	return len(s)
+}
+
+func maskRunes(s string) string { return strings.Repeat("•", utf8.RuneCountInString(s)) }
+
+// isPEMMarker reports whether line is a BEGIN or END line and nothing
+// more: a key pasted as one long line must not show because it starts
+// with its marker.
 func isPEMMarker(line string) bool {
 	t := strings.TrimSpace(line)
-	return strings.HasPrefix(t, "-----BEGIN ") || strings.HasPrefix(t, "-----END ")
+	return (strings.HasPrefix(t, pemBegin) || strings.HasPrefix(t, pemEnd)) && markerLen(t) == len(t)
 }
 
 func byteIndex(s string, runeIdx int) int {

@@ -113,6 +113,11 @@ func captureScreens(t *testing.T) []capture {
 
 	h = fresh()
 	h.toCert()
+	h.paste(pki(t, "leaf.pem") + pki(t, "leaf.key"))
+	snap(h, "certificate-with-key", "A private key pasted where a certificate belongs is named for what it is, and never drawn.")
+
+	h = fresh()
+	h.toCert()
 	h.press("ctrl+g")
 	snap(h, "no-certificate", "No certificate yet (ctrl+g on the certificate step).")
 	h.press("esc", "?")
