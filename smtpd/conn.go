@@ -45,8 +45,8 @@ const maxPendingLine = 4096
 //     reply it then replaces with 530 (go-smtp has no such switch);
 //   - notices STARTTLS and arms the handshake timeout, and turns a failed
 //     handshake into a log line with a reason and a closed connection;
-//   - releases the connection-limit slot and writes the session log line
-//     exactly once on Close.
+//   - releases the connection-limit slot (before the last reply leaves)
+//     and writes the session log line exactly once on Close.
 type conn struct {
 	net.Conn
 	srv  *Server
@@ -290,12 +290,15 @@ func (c *conn) poke() {
 func (c *conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		// Free the slot before the last reply (221, or the error that
+		// ends the session) can reach the peer: a client that reconnects
+		// the moment it reads it must find the slot free.
+		c.release()
 		c.wmu.Lock()
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
 		_ = c.flushLocked()
 		c.wmu.Unlock()
 		err = c.Conn.Close()
-		c.release()
 		c.info.logEnd(c.srv.log)
 	})
 	return err
