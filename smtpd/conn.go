@@ -44,7 +44,8 @@ const maxPendingLine = 4096
 //     TLS, except EHLO/HELO/STARTTLS/NOOP/RSET/QUIT/HELP, into one whose
 //     reply it then replaces with 530 (go-smtp has no such switch);
 //   - notices STARTTLS and arms the handshake timeout, and turns a failed
-//     handshake into a log line with a reason and a closed connection;
+//     handshake into a log line with a reason and a silently closed
+//     connection (no plaintext 550 into what the peer takes for TLS);
 //   - releases the connection-limit slot (before the last reply leaves)
 //     and writes the session log line exactly once on Close.
 type conn struct {
@@ -66,7 +67,8 @@ type conn struct {
 	readBuf   []byte
 
 	tlsStarted atomic.Bool // 220 Ready to start TLS written
-	failed     atomic.Bool // handshake failed: reads return EOF
+	failed     atomic.Bool // handshake failed or peer cut off: reads return EOF
+	hsFailed   atomic.Bool // handshake failed: nothing more is written or run
 	hsPending  atomic.Bool // STARTTLS answered, handshake not yet over
 	hs         handshakeTrace
 
@@ -178,6 +180,11 @@ func (c *conn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	n := len(b)
+	if c.hsFailed.Load() {
+		// The peer believes it speaks TLS: go-smtp's replies to whatever
+		// it still had buffered would be plaintext garbage to it.
+		return n, nil
+	}
 	switch {
 	case !c.tlsStarted.Load():
 		if bytes.Equal(b, lineRefusedStub) {
@@ -192,9 +199,14 @@ func (c *conn) Write(b []byte) (int, error) {
 		}
 	case !c.hs.done.Load():
 		if bytes.Equal(b, lineHandshakeErr) {
+			// go-smtp's 550 would reach a peer that speaks TLS, and it
+			// would then run the commands it had read ahead of STARTTLS
+			// in plaintext. Send only what TLS itself wrote (an alert),
+			// close, and let every later write and command come to
+			// nothing (session.Mail refuses, reads return EOF).
 			c.handshakeFailed()
-			c.wbuf = append(c.wbuf, b...)
 			_ = c.flushLocked()
+			_ = c.Conn.Close()
 			return n, nil
 		}
 		c.hs.sawWrite(b)
@@ -220,6 +232,7 @@ func (c *conn) startHandshake() {
 
 func (c *conn) handshakeFailed() {
 	c.failed.Store(true)
+	c.hsFailed.Store(true)
 	c.busy.Store(false)
 	reason := c.hs.reason(c.handshakeTimeout)
 	c.info.setResult("tls handshake failed")

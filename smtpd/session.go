@@ -19,6 +19,14 @@ var errMustStartTLS = &smtp.SMTPError{
 	Message:      "Must issue a STARTTLS command first",
 }
 
+// errHandshakeFailed answers, to nobody (the connection is closed and
+// writes are dropped), what go-smtp still reads after a failed handshake.
+var errHandshakeFailed = &smtp.SMTPError{
+	Code:         421,
+	EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+	Message:      "TLS handshake failed, closing connection",
+}
+
 var errSpoolFailed = &smtp.SMTPError{
 	Code:         451,
 	EnhancedCode: smtp.EnhancedCode{4, 3, 0},
@@ -36,6 +44,9 @@ type backend struct {
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	wc := wrapped(c.Conn())
+	if wc != nil && wc.hsFailed.Load() {
+		return nil, errHandshakeFailed
+	}
 	s := &session{b: b, c: c, wc: wc}
 	if wc != nil {
 		wc.info.setHelo(c.Hostname())
@@ -65,6 +76,11 @@ type session struct {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.wc != nil && s.wc.hsFailed.Load() {
+		// Commands the peer pipelined behind a STARTTLS whose handshake
+		// failed are still in go-smtp's buffer: none of them may run.
+		return errHandshakeFailed
+	}
 	_, isTLS := s.c.TLSConnectionState()
 	if s.b.cfg.Mode == config.ModeRequired && !isTLS {
 		// The conn filter answers MAIL itself before TLS; this is the
