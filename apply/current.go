@@ -35,6 +35,12 @@ type Status struct {
 	Generations     []config.Generation `json:"generations"`
 	// Previous is what `rollback` without --to returns to; "" when none.
 	Previous string `json:"previous,omitempty"`
+	// PreviousProblems are why a rollback to Previous would be refused;
+	// status then does not suggest it.
+	PreviousProblems []Problem `json:"previous_problems,omitempty"`
+	// Problems are why the installed generation fails the gate (reload
+	// and rollback refuse it).
+	Problems []Problem `json:"problems,omitempty"`
 	// NeedsAttention lists, one sentence each, what the admin should act
 	// on; empty when all is well.
 	NeedsAttention []string `json:"needs_attention"`
@@ -57,11 +63,7 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		return Status{}, err
 	}
 	st.Generations = gens
-	for i, g := range gens {
-		if g.Current && i > 0 {
-			st.Previous = gens[i-1].Name
-		}
-	}
+	st.Previous, _ = previousGeneration(dir)
 	attention := func(format string, a ...any) {
 		st.NeedsAttention = append(st.NeedsAttention, fmt.Sprintf(format, a...))
 	}
@@ -86,23 +88,26 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		if l.Generation == "" {
 			attention("nothing has been applied yet: run `smtptls apply` or the wizard")
 		}
-		if l.Settings.Mode.NeedsCertificate() {
-			rep := d.Validate(validate.Input{
-				Certificate: string(l.CertPEM), Key: string(l.KeyPEM),
-				CABundle: string(append(append([]byte{}, l.ChainPEM...), l.CAPEM...)),
-				Hostname: l.Settings.Hostname, Now: d.Now(), Roots: d.Roots, LoadRoots: validate.SystemRoots,
-			})
-			st.Validation = rep
-			st.Summary = rep.Summary
-			st.Diagnostics = rep.Diagnostics
-			for _, dg := range rep.Diagnostics {
-				if dg.Severity == validate.SevError {
-					attention("installed configuration: %s %s", dg.Message, dg.Hint)
-				}
-			}
-			if s := rep.Summary; s != nil && s.DaysLeft < ExpiryWarnDays && !s.NotAfter.Before(d.Now()) {
-				attention("the certificate expires in %d day(s), on %s: renew it and apply the new one", s.DaysLeft, s.NotAfter.UTC().Format("2006-01-02"))
-			}
+		// The same gate reload and rollback pass: what fails it is
+		// reported, and no command is suggested that it would refuse.
+		rep, probs := gate(d, l)
+		st.Validation = rep
+		st.Summary = rep.Summary
+		st.Diagnostics = rep.Diagnostics
+		st.Problems = probs
+		for _, p := range probs {
+			attention("installed configuration: %s", p.Message)
+		}
+		if s := rep.Summary; s != nil && s.DaysLeft < ExpiryWarnDays && !s.NotAfter.Before(d.Now()) {
+			attention("the certificate expires in %d day(s), on %s: renew it and apply the new one", s.DaysLeft, s.NotAfter.UTC().Format("2006-01-02"))
+		}
+	}
+	if st.Previous != "" {
+		pl, err := config.LoadGeneration(dir, st.Previous, d.Host)
+		if err != nil {
+			st.PreviousProblems = []Problem{{Message: err.Error()}}
+		} else {
+			_, st.PreviousProblems = gate(d, pl)
 		}
 	}
 
@@ -111,7 +116,11 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 	ls, err := d.Reloader.State(sctx, dir)
 	switch {
 	case errors.Is(err, ErrNotRunning):
-		attention("the listener is not running: start it with `smtptls serve --detach` or apply again")
+		if st.LoadError == "" && len(st.Problems) == 0 {
+			attention("the listener is not running: start it with `smtptls serve --detach`")
+		} else {
+			attention("the listener is not running, and the installed configuration must be put right before it is started (see above)")
+		}
 	case err != nil:
 		attention("the listener cannot be asked what it serves: %v", err)
 	default:
@@ -123,9 +132,18 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 				want = "" // disabled keeps the certificate on disk but serves none
 			}
 			st.ServesInstalled = ls.Generation == st.Generation && ls.Fingerprint == want && ls.Mode == string(st.Settings.Mode)
-			if !st.ServesInstalled {
+			switch {
+			case st.ServesInstalled:
+			case len(st.Problems) == 0:
 				attention("the listener serves %s but %s is installed: run `smtptls reload` (a renewal that was never reloaded looks like this)",
 					describeServed(ls.Generation, ls.Mode, ls.Fingerprint), describeServed(st.Generation, string(st.Settings.Mode), want))
+			default:
+				way := "apply a good configuration with `smtptls apply`"
+				if ls.Generation != "" && ls.Generation != st.Generation && config.ValidGenerationName(ls.Generation) {
+					way += fmt.Sprintf(", or return to what is served with `smtptls rollback --to %s`", ls.Generation)
+				}
+				attention("the listener serves %s; the installed %s must not be loaded (see above): %s",
+					describeServed(ls.Generation, ls.Mode, ls.Fingerprint), describeServed(st.Generation, string(st.Settings.Mode), want), way)
 			}
 		}
 	}

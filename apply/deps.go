@@ -26,6 +26,8 @@ type ReloadOutcome struct {
 	Listen     string // the address actually bound
 	// Fingerprint is the SHA-256 hex of the leaf now served, "" when disabled.
 	Fingerprint string
+	// Warnings name what is served but will hurt (the listener's words).
+	Warnings []string
 }
 
 // ListenerState is what a running listener reports about itself.

@@ -16,7 +16,7 @@ func (smtpdControl) Reload(ctx context.Context, dir string) (ReloadOutcome, erro
 	if err != nil {
 		return ReloadOutcome{}, notRunning(err)
 	}
-	return ReloadOutcome{OK: r.OK, Message: r.Message, Generation: r.Generation, Mode: r.Mode, Listen: r.Listen, Fingerprint: r.Fingerprint}, nil
+	return ReloadOutcome{OK: r.OK, Message: r.Message, Generation: r.Generation, Mode: r.Mode, Listen: r.Listen, Fingerprint: r.Fingerprint, Warnings: r.Warnings}, nil
 }
 
 func (c smtpdControl) State(ctx context.Context, dir string) (ListenerState, error) {

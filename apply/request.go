@@ -96,6 +96,9 @@ type Result struct {
 	// Warnings are things that did not stop the apply but deserve a look.
 	Warnings []string `json:"warnings,omitempty"`
 	Listen   string   `json:"listen,omitempty"` // the address the listener bound
+	// Forced is true when --force made live a generation that fails the
+	// gate; Warnings says what was overridden.
+	Forced bool `json:"forced,omitempty"`
 }
 
 // Change is one difference between the installed and the new configuration.

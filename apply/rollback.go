@@ -2,27 +2,56 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/smtptls/smtptls/config"
-	"github.com/smtptls/smtptls/validate"
 )
+
+// RollbackRequest is what to roll back to, and how.
+type RollbackRequest struct {
+	ConfigDir string
+	// To names the generation; "" is the newest good one before the live
+	// one.
+	To string
+	// Force makes a generation live that fails the gate (an expired
+	// certificate, an edited generation): an emergency override that is
+	// reported loudly.
+	Force bool
+	// DryRun checks and says what would change; nothing is switched.
+	DryRun bool
+}
 
 // Rollback makes an earlier generation live again (toGen, or the one before
 // the live one when empty), reloads and verifies it, with the same steps and
 // the same way back as Run.
 func Rollback(ctx context.Context, d Deps, dir, toGen string, progress func(Step)) Result {
+	return RollbackWith(ctx, d, RollbackRequest{ConfigDir: dir, To: toGen}, progress)
+}
+
+// RollbackWith is Rollback with every option.
+func RollbackWith(ctx context.Context, d Deps, req RollbackRequest, progress func(Step)) Result {
 	if d.Command == "" {
 		d.Command = "smtptls rollback"
 	}
 	d = d.withDefaults()
-	t := &txn{d: d, ctx: ctx, dir: dir, progress: progress, res: &Result{}}
-	if dir == "" {
+	t := &txn{d: d, ctx: ctx, dir: req.ConfigDir, progress: progress, res: &Result{DryRun: req.DryRun}}
+	if t.dir == "" {
 		var err error
 		if t.dir, err = config.ResolveDir("", d.Host); err != nil {
 			t.res.EnvironmentError = true
 			return t.fail(StepValidate, err.Error())
 		}
+	}
+	if req.DryRun {
+		// A look, like apply's dry run: no lock, no store opened.
+		if err := t.begin(StepValidate); err != nil {
+			return t.crashed(err)
+		}
+		return t.rollbackChecks(req)
 	}
 	unlock, ok := t.openLocked()
 	if !ok {
@@ -33,20 +62,35 @@ func Rollback(ctx context.Context, d Deps, dir, toGen string, progress func(Step
 	if err := t.begin(StepValidate); err != nil {
 		return t.crashed(err)
 	}
-	cur, err := t.store.Current()
+	r := t.rollbackChecks(req)
+	if r.FailedStep != "" {
+		return r
+	}
+	return t.switchReloadVerify(t.res.Generation)
+}
+
+// rollbackChecks picks the generation and passes it through the gate. On
+// a dry run it also ends the result; otherwise the caller switches when
+// FailedStep is empty.
+func (t *txn) rollbackChecks(req RollbackRequest) Result {
+	d := t.d
+	cur, err := config.CurrentGeneration(t.dir)
 	if err != nil {
 		t.res.EnvironmentError = true
 		return t.fail(StepValidate, err.Error())
 	}
 	t.prev = cur
 	t.res.Previous = cur
+	var old config.Loaded
+	var oldErr error = errors.New("nothing applied")
 	if cur != "" {
-		if l, err := config.LoadGeneration(t.dir, cur, d.Host); err == nil {
-			t.prevFP = leafFingerprint(l.CertPEM)
+		if old, oldErr = config.LoadGeneration(t.dir, cur, d.Host); oldErr == nil {
+			t.prevFP = leafFingerprint(old.CertPEM)
 		}
 	}
+	toGen := req.To
 	if toGen == "" {
-		if toGen, err = t.store.Previous(); err != nil {
+		if toGen, err = previousGeneration(t.dir); err != nil {
 			t.res.EnvironmentError = true
 			return t.fail(StepValidate, err.Error())
 		}
@@ -60,6 +104,9 @@ func Rollback(ctx context.Context, d Deps, dir, toGen string, progress func(Step
 	if !config.ValidGenerationName(toGen) {
 		return t.fail(StepValidate, fmt.Sprintf("%q is not a generation name; they look like 20261128T120000Z-0001 (see `smtptls status`)", toGen))
 	}
+	if pruned(t.dir, toGen) {
+		return t.fail(StepValidate, fmt.Sprintf("generation %s was pruned: only the last %d good generations are kept (see `smtptls status` for those on disk)", toGen, config.KeepGenerations))
+	}
 	target, err := config.LoadGeneration(t.dir, toGen, d.Host)
 	if err != nil {
 		return t.fail(StepValidate, fmt.Sprintf("generation %s cannot be loaded: %v", toGen, err))
@@ -68,26 +115,80 @@ func Rollback(ctx context.Context, d Deps, dir, toGen string, progress func(Step
 	t.res.Generation = toGen
 	t.res.Fingerprint = leafFingerprint(target.CertPEM)
 	detail := fmt.Sprintf("generation %s: mode %s, host %s, listen %s", toGen, target.Settings.Mode, target.Settings.Hostname, target.Settings.Listen)
-	if target.Settings.Mode.NeedsCertificate() {
-		// An old generation may hold a certificate that has expired since;
-		// the admin asked for it, so say so rather than refuse: the listener
-		// will refuse outright what it cannot serve.
-		rep := d.Validate(validate.Input{
-			Certificate: string(target.CertPEM), Key: string(target.KeyPEM),
-			CABundle: string(append(append([]byte{}, target.ChainPEM...), target.CAPEM...)),
-			Hostname: target.Settings.Hostname, Now: d.Now(), Roots: d.Roots, LoadRoots: validate.SystemRoots,
-		})
-		t.res.Validation = rep
-		t.res.Diagnostics = rep.Diagnostics
-		for _, dg := range rep.Diagnostics {
-			if dg.Severity == validate.SevError || dg.Severity == validate.SevWarning {
-				t.res.Warnings = append(t.res.Warnings, fmt.Sprintf("generation %s: %s", toGen, dg.Message))
-			}
-		}
-		if n := countErrors(rep); n > 0 {
-			detail += fmt.Sprintf("; %d problem(s) with its certificate, see warnings", n)
+
+	rep, probs := gate(d, target)
+	t.res.Validation = rep
+	t.res.Diagnostics = rep.Diagnostics
+	for _, dg := range rep.Diagnostics {
+		if dg.Severity != "error" {
+			t.res.Warnings = append(t.res.Warnings, fmt.Sprintf("generation %s: %s", toGen, dg.Message))
 		}
 	}
+	if len(probs) > 0 {
+		if !req.Force {
+			return t.fail(StepValidate, fmt.Sprintf("generation %s would break the gateway, so it was not made live: %s. Nothing was switched; %s keeps serving. Apply a good configuration with `smtptls apply`, or pick another generation with --to (see `smtptls status`)",
+				toGen, problemList(probs), orNothing(cur)))
+		}
+		t.forced = forcedWarning(toGen, probs)
+		t.res.Forced = true
+		t.res.Warnings = append([]string{t.forced}, t.res.Warnings...)
+		detail += "; FORCED past: " + problemList(probs)
+	}
 	t.report(StepValidate, StepOK, detail)
-	return t.switchReloadVerify(toGen)
+	if req.DryRun {
+		t.res.Changes = diff(old, oldErr, target)
+		t.res.Message = "dry run: rolling back to " + toGen + " would pass the checks"
+		if t.forced != "" {
+			t.res.Message = "dry run: rolling back to " + toGen + " would need --force"
+		}
+		t.res.Message += "; " + dryRunMessage(t.res.Changes)[len("dry run: "):]
+	}
+	return *t.res
+}
+
+func orNothing(gen string) string {
+	if gen == "" {
+		return "the defaults"
+	}
+	return "generation " + gen
+}
+
+// previousGeneration is what a plain rollback returns to: the newest
+// generation before the live one that did not fail.
+func previousGeneration(dir string) (string, error) {
+	gens, err := config.ListGenerations(dir)
+	if err != nil {
+		return "", err
+	}
+	cur := -1
+	for i, g := range gens {
+		if g.Current {
+			cur = i
+		}
+	}
+	for i := cur - 1; i >= 0; i-- {
+		if gens[i].Status != config.StatusFailed {
+			return gens[i].Name, nil
+		}
+	}
+	return "", nil
+}
+
+// pruned reports whether gen is a name the store once used and has since
+// removed: it is missing, and a newer generation exists.
+func pruned(dir, gen string) bool {
+	if _, err := os.Lstat(filepath.Join(dir, config.GenerationsDir, gen)); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	seq, ok := config.GenerationSeq(gen)
+	gens, err := config.ListGenerations(dir)
+	if !ok || err != nil {
+		return false
+	}
+	for _, g := range gens {
+		if g.Seq > seq {
+			return true
+		}
+	}
+	return false
 }

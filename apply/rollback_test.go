@@ -58,16 +58,24 @@ func TestRollbackThatFailsVerifyReturnsToCurrent(t *testing.T) {
 	}
 }
 
-func TestRollbackWarnsAboutAnExpiredGeneration(t *testing.T) {
+func TestRollbackRefusesAnExpiredGenerationUnlessForced(t *testing.T) {
 	f := newFixture(t)
 	a := f.mustApply(f.request(config.ModeAvailable, "a"))
-	f.mustApply(f.request(config.ModeAvailable, "b"))
+	b := f.mustApply(f.request(config.ModeAvailable, "b"))
 	f.now = f.now.AddDate(11, 0, 0)
-	// Both certificates expired by now; the admin asked for a, so it is
-	// switched to with the problem in the warnings, not refused.
+	// Both certificates expired by now: the gate refuses a, as apply
+	// would, and b keeps serving.
 	r := f.rollback(a.Generation)
-	if !r.Applied || len(r.Warnings) == 0 || !strings.Contains(strings.ToLower(strings.Join(r.Warnings, " ")), "expire") {
-		t.Errorf("result applied=%v warnings=%v msg=%s", r.Applied, r.Warnings, r.Message)
+	if r.Applied || r.FailedStep != StepValidate || !strings.Contains(r.Message, "expired") {
+		t.Errorf("result applied=%v msg=%s", r.Applied, r.Message)
+	}
+	if cur, _ := config.CurrentGeneration(f.dir); cur != b.Generation {
+		t.Errorf("current %s, want %s untouched", cur, b.Generation)
+	}
+	// --force switches, and says loudly what it overrode.
+	r = RollbackWith(context.Background(), f.deps, RollbackRequest{ConfigDir: f.dir, To: a.Generation, Force: true}, nil)
+	if !r.Applied || !r.Forced || !strings.Contains(r.Message, "FORCED") || !strings.Contains(strings.Join(r.Warnings, " "), "FORCED") {
+		t.Errorf("forced: applied=%v forced=%v warnings=%v msg=%s", r.Applied, r.Forced, r.Warnings, r.Message)
 	}
 }
 

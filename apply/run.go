@@ -44,7 +44,7 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 			return t.fail(StepValidate, msg)
 		}
 		t.accept(old, oldErr, next)
-		t.res.Changes = diff(old, oldErr, next)
+		t.res.Changes = diff(t.recorded(old, oldErr), oldErr, next)
 		t.res.Message = dryRunMessage(t.res.Changes)
 		return *t.res
 	}
@@ -80,6 +80,7 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 		return t.fail(StepWrite, fmt.Sprintf("writing the new generation failed (nothing was switched): %v", err))
 	}
 	t.res.Generation = gen
+	t.staged = true
 	next.Generation = gen
 	t.target = next
 	t.report(StepWrite, StepOK, fmt.Sprintf("generation %s written to %s", gen, dir))
@@ -89,6 +90,13 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 // accept records what validate passed: the generation it replaces and the
 // one it will install.
 func (t *txn) accept(old config.Loaded, oldErr error, next config.Loaded) {
+	if oldErr == nil && old.Generation != "" {
+		var ed *config.EditedError
+		if err := config.CheckGeneration(t.dir, old.Generation); errors.As(err, &ed) {
+			// Apply is the way to adopt a hand edit: say that it does.
+			t.res.Warnings = append(t.res.Warnings, ed.Error()+"; this apply makes those edits part of the new generation")
+		}
+	}
 	if oldErr == nil {
 		t.prev = old.Generation
 		t.prevFP = leafFingerprint(old.CertPEM)
@@ -131,7 +139,7 @@ func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.L
 		// A preview needs no confirmation; the real apply will.
 		t.res.Warnings = append(t.res.Warnings, "applying mode required will need confirmation (--yes): a public MX that requires TLS loses mail from peers without it")
 	}
-	if err := s.Check(); err != nil {
+	if err := s.Sane(); err != nil {
 		return next, err.Error(), ""
 	}
 	next = config.Loaded{Dir: t.dir, Settings: s}
@@ -254,4 +262,16 @@ func unreadableMessage(err error) string {
 		}
 	}
 	return fmt.Sprintf("the installed configuration cannot be read: %v. Nothing was changed, and nothing is built from defaults (that would change the listen address, host name and limits behind your back). Two ways out: run `smtptls rollback` to return to the previous generation, or %s and run this again", err, fix)
+}
+
+// recorded is old as its manifest recorded it, so a dry run shows hand
+// edits to config.toml as changes instead of hiding them.
+func (t *txn) recorded(old config.Loaded, oldErr error) config.Loaded {
+	if oldErr != nil || old.Generation == "" {
+		return old
+	}
+	if m, err := config.ReadManifest(t.dir, old.Generation); err == nil {
+		old.Settings = m.Settings
+	}
+	return old
 }

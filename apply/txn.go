@@ -46,6 +46,11 @@ type txn struct {
 	// rolling back means stopping it again.
 	wasRunning bool
 	switched   bool
+	// staged: the generation was written by this transaction (apply, set),
+	// so a failure marks it failed in its manifest.
+	staged bool
+	// forced says what --force overrode; "" when the gate passed.
+	forced string
 }
 
 // errCrash is returned when a Hook stops the transaction: nothing after it
@@ -151,6 +156,11 @@ func (t *txn) switchReloadVerify(gen string) Result {
 	if err := t.begin(StepDone); err != nil {
 		return t.crashed(err)
 	}
+	if t.forced == "" {
+		if err := t.store.Mark(gen, config.StatusVerified, ""); err != nil {
+			t.res.Warnings = append(t.res.Warnings, "recording the generation as verified failed: "+err.Error())
+		}
+	}
 	if err := t.store.Prune(t.prev); err != nil {
 		// The new config is live and verified; old generations piling up
 		// is worth a word, not a rollback.
@@ -159,6 +169,11 @@ func (t *txn) switchReloadVerify(gen string) Result {
 	t.res.Applied = true
 	t.res.Message = fmt.Sprintf("generation %s is live and verified: %s", gen, serving(t.target, listen))
 	detail := "live and verified"
+	if t.forced != "" {
+		// Honest about what was overridden: it answers, it is not sound.
+		t.res.Message = fmt.Sprintf("generation %s is live but FORCED past the checks (see the warnings), so it is NOT sound: %s", gen, serving(t.target, listen))
+		detail = "live, FORCED past the checks"
+	}
 	if gens, err := t.store.Generations(); err == nil {
 		detail += fmt.Sprintf("; %d generation(s) on disk for rollback", len(gens))
 	}
@@ -369,6 +384,16 @@ func (t *txn) rollback(step StepName, why string) Result {
 		}
 	}
 	t.res.RolledBack = !t.res.EnvironmentError
+	if t.staged {
+		// History keeps the good: a failed generation is never what a
+		// plain rollback picks, and it is pruned first.
+		if err := t.store.Mark(t.res.Generation, config.StatusFailed, why); err != nil {
+			t.res.Warnings = append(t.res.Warnings, "recording the generation as failed: "+err.Error())
+		}
+		if err := t.store.Prune(t.prev); err != nil {
+			t.res.Warnings = append(t.res.Warnings, "pruning old generations failed: "+err.Error())
+		}
+	}
 	st := StepOK
 	if !t.res.RolledBack {
 		st = StepFailed

@@ -43,21 +43,29 @@ func Defaults(h Host) Settings {
 // first apply.
 func Load(dir string, h Host) (Loaded, error) {
 	l := Loaded{Dir: dir, Settings: Defaults(h)}
-	target, err := os.Readlink(filepath.Join(dir, CurrentLink))
-	if errors.Is(err, fs.ErrNotExist) {
+	gen, err := CurrentGeneration(dir)
+	if err != nil {
+		return Loaded{}, err
+	}
+	if gen == "" {
 		return l, nil
 	}
-	if err != nil {
-		return Loaded{}, fmt.Errorf("read current generation: %w", err)
-	}
-	return LoadGeneration(dir, filepath.Base(target), h)
+	return LoadGeneration(dir, gen, h)
 }
 
 // LoadGeneration reads one generation by name, live or not.
 func LoadGeneration(dir, gen string, h Host) (Loaded, error) {
 	l := Loaded{Dir: dir, Generation: gen}
+	if !ValidGenerationName(gen) {
+		return Loaded{}, fmt.Errorf("load generation: %q is not a generation name (see `smtptls status`)", gen)
+	}
 	gdir := filepath.Join(dir, GenerationsDir, gen)
-	data, err := os.ReadFile(filepath.Join(gdir, SettingsFile))
+	if fi, err := os.Lstat(gdir); err != nil {
+		return Loaded{}, fmt.Errorf("load generation %s: %w", gen, err)
+	} else if fi.Mode()&fs.ModeSymlink != 0 {
+		return Loaded{}, fmt.Errorf("load generation %s: %w", gen, &LinkError{Path: gdir})
+	}
+	data, err := readNoFollow(filepath.Join(gdir, SettingsFile))
 	if err != nil {
 		return Loaded{}, fmt.Errorf("load generation %s: %w", gen, err)
 	}
@@ -72,7 +80,7 @@ func LoadGeneration(dir, gen string, h Host) (Loaded, error) {
 		name string
 		dst  *[]byte
 	}{{CertFile, &l.CertPEM}, {KeyFile, &l.KeyPEM}, {ChainFile, &l.ChainPEM}, {CAFile, &l.CAPEM}} {
-		b, err := os.ReadFile(filepath.Join(gdir, f.name))
+		b, err := readNoFollow(filepath.Join(gdir, f.name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // disabled mode carries no certificate
 		}

@@ -143,7 +143,8 @@ func (s Settings) Check() error {
 // who opens it.
 func MarshalSettings(s Settings) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString("# smtptls settings. Edit, then run `smtptls apply` (or `smtptls reload`).\n")
+	b.WriteString("# smtptls settings, a record of what was applied: do not edit (an edit is detected and refused).\n")
+	b.WriteString("# Change a setting with `smtptls set KEY=VALUE`, the certificate with `smtptls apply`.\n")
 	b.WriteString("# mode: disabled | available | required\n\n")
 	if err := toml.NewEncoder(&b).Encode(s); err != nil {
 		return nil, fmt.Errorf("encode settings: %w", err)

@@ -53,6 +53,11 @@ type Generation struct {
 	Seq     int       `json:"seq"`
 	Created time.Time `json:"created"`
 	Current bool      `json:"current"`
+	// Status is from the manifest; "" for a generation written before
+	// manifests existed.
+	Status GenStatus `json:"status,omitempty"`
+	// Reason says why a failed generation failed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Store is a config directory: generations, the current link and the lock.
@@ -144,9 +149,19 @@ func CurrentGeneration(dir string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read current generation: %w", err)
+		return "", fmt.Errorf("read current generation: %s is not the link smtptls makes: %w", filepath.Join(dir, CurrentLink), err)
 	}
-	return filepath.Base(target), nil
+	// Only a link into generations/ is ours: one pointing anywhere else
+	// (another directory, another config dir) would load files apply never
+	// checked.
+	name := filepath.Base(target)
+	inside := filepath.Clean(target) == filepath.Join(GenerationsDir, name) ||
+		filepath.Clean(target) == filepath.Join(dir, GenerationsDir, name)
+	if !inside || !ValidGenerationName(name) {
+		return "", fmt.Errorf("%s points to %s, outside %s: smtptls only ever links it to one of its generations; run `smtptls rollback --to GENERATION` with one listed by `smtptls status`",
+			filepath.Join(dir, CurrentLink), target, filepath.Join(dir, GenerationsDir))
+	}
+	return name, nil
 }
 
 // parseGeneration splits a generation name into its time and sequence;
@@ -165,6 +180,12 @@ func parseGeneration(name string) (t time.Time, seq int, ok bool) {
 		return time.Time{}, 0, false
 	}
 	return t, seq, true
+}
+
+// GenerationSeq is the sequence number in a generation's name.
+func GenerationSeq(name string) (int, bool) {
+	_, seq, ok := parseGeneration(name)
+	return seq, ok
 }
 
 // ValidGenerationName reports whether name is one the store could have made;
@@ -199,7 +220,11 @@ func ListGenerations(dir string) ([]Generation, error) {
 		if !ok || !e.IsDir() {
 			continue
 		}
-		gens = append(gens, Generation{Name: e.Name(), Seq: seq, Created: t, Current: e.Name() == cur})
+		g := Generation{Name: e.Name(), Seq: seq, Created: t, Current: e.Name() == cur}
+		if m, err := ReadManifest(dir, e.Name()); err == nil {
+			g.Status, g.Reason = m.Status, m.Reason
+		}
+		gens = append(gens, g)
 	}
 	// The sequence, not the clock, decides the order: a clock set back must
 	// not make an old generation look new.
@@ -307,6 +332,7 @@ func (s *Store) Stage(set Settings, m Material) (string, error) {
 		{ChainFile, m.ChainPEM, 0o644},
 		{CAFile, m.CAPEM, 0o644},
 	}
+	man := Manifest{Created: s.Now().UTC(), Files: map[string]string{}, Settings: set, Status: StatusPending}
 	for _, f := range files {
 		if len(f.data) == 0 && f.name != SettingsFile {
 			continue
@@ -314,6 +340,10 @@ func (s *Store) Stage(set Settings, m Material) (string, error) {
 		if err := writeFileSync(filepath.Join(tmp, f.name), f.data, f.perm); err != nil {
 			return "", fmt.Errorf("stage generation %s: %w", name, err)
 		}
+		man.Files[f.name] = sha256Hex(f.data)
+	}
+	if err := writeManifest(tmp, man); err != nil {
+		return "", fmt.Errorf("stage generation %s: %w", name, err)
 	}
 	if err := syncDir(tmp); err != nil {
 		return "", fmt.Errorf("stage generation %s: %w", name, err)

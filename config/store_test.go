@@ -154,8 +154,8 @@ func TestDisabledGenerationCarriesNoFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	ents, _ := os.ReadDir(filepath.Join(dir, GenerationsDir, gen))
-	if len(ents) != 1 || ents[0].Name() != SettingsFile {
-		t.Errorf("disabled generation holds %v, want only %s", ents, SettingsFile)
+	if len(ents) != 2 || ents[0].Name() != SettingsFile || ents[1].Name() != ManifestFile {
+		t.Errorf("disabled generation holds %v, want only %s and %s", ents, SettingsFile, ManifestFile)
 	}
 	if _, err := Load(dir, testHost()); err != nil {
 		t.Fatal(err)

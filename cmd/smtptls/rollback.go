@@ -10,15 +10,18 @@ import (
 	"github.com/smtptls/smtptls/config"
 )
 
-const rollbackUsage = `Usage: smtptls rollback [--config-dir DIR] [--to GENERATION] [--json]
+const rollbackUsage = `Usage: smtptls rollback [--config-dir DIR] [--to GENERATION] [--dry-run] [--force] [--json]
 
-Switches back to an earlier configuration generation (by default the one
-before the live one), reloads the listener and verifies it, exactly like
-apply: if the old generation does not verify, the live one is restored.
-` + "`smtptls status`" + ` lists the generations on disk.
+Switches back to an earlier configuration generation (by default the newest
+one before the live one that did not fail), reloads the listener and
+verifies it, exactly like apply: if the old generation does not verify, the
+live one is restored. It passes the same checks as apply first: a generation
+whose certificate has expired since, or that was edited on disk after it was
+applied, is refused. ` + "`smtptls status`" + ` lists the generations on disk.
 
-Exit status: 0 switched and verified, 1 refused or rolled back again,
-2 usage or environment problem (another apply holds the lock).
+Exit status: 0 switched and verified (or a dry run that passes the checks),
+1 refused or rolled back again, 2 usage or environment problem (another
+apply holds the lock).
 
 Flags:
 `
@@ -27,6 +30,8 @@ func cmdRollback(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("rollback", flag.ContinueOnError)
 	dirFlag := fs.String("config-dir", "", "config `DIR` (default: $"+config.EnvConfigDir+", /etc/smtptls as root, else ~/.config/smtptls)")
 	to := fs.String("to", "", "the `GENERATION` to return to (default: the one before the live one)")
+	dryRun := fs.Bool("dry-run", false, "check the generation and show what would change; switch nothing")
+	force := fs.Bool("force", false, "EMERGENCY ONLY: switch even to a generation that fails the checks (expired, edited); reported loudly")
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), rollbackUsage)
@@ -48,7 +53,8 @@ func cmdRollback(ctx context.Context, e *env, args []string) int {
 	if !*asJSON {
 		progress = applyProgress(e.stdout, color, isTerminal(e.stdout))
 	}
-	res := apply.Rollback(ctx, applyDeps(e, "smtptls rollback "+strings.Join(args, " ")), dir, *to, progress)
+	res := apply.RollbackWith(ctx, applyDeps(e, "smtptls rollback "+strings.Join(args, " ")),
+		apply.RollbackRequest{ConfigDir: dir, To: *to, Force: *force, DryRun: *dryRun}, progress)
 	if *asJSON {
 		return writeJSON(e, "rollback", res, applyExit(res))
 	}

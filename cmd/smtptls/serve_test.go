@@ -297,7 +297,7 @@ func testServeDetachReloadStop(t *testing.T, s *serveEnv) {
 	other := testpki.MustChain(time.Now(), testpki.ECDSAP256, "mail.example.test")
 	s.writeGen(config.ModeRequired, &testpki.Cert{Cert: leaf2.Cert, Key: other.Leaf.Key})
 	out, errOut, code = s.run("reload", "--config-dir", s.dir, "--json")
-	if code != 1 || !strings.Contains(out, `"ok": false`) || !strings.Contains(out, "private key does not match") || !strings.Contains(out, gen2) {
+	if code != 1 || !strings.Contains(out, `"ok": false`) || !strings.Contains(out, "does not belong to the certificate") || !strings.Contains(out, gen2) {
 		t.Fatalf("refused reload: exit %d\n%s%s", code, out, errOut)
 	}
 	if got := s.served(addr); got != fp(leaf2) {
@@ -403,11 +403,11 @@ func testServeUsageAndStartFailure(t *testing.T, s *serveEnv) {
 	defer l.Close()
 	st := config.DefaultSettings(false, "mail.example.test")
 	st.Listen = l.Addr().String()
-	gdir := filepath.Join(s.dir, config.GenerationsDir, "g1")
+	gdir := filepath.Join(s.dir, config.GenerationsDir, "20261128T120000Z-0001")
 	os.MkdirAll(gdir, 0o700)
 	data, _ := config.MarshalSettings(st)
 	os.WriteFile(filepath.Join(gdir, config.SettingsFile), data, 0o600)
-	os.Symlink(filepath.Join(config.GenerationsDir, "g1"), filepath.Join(s.dir, config.CurrentLink))
+	os.Symlink(filepath.Join(config.GenerationsDir, "20261128T120000Z-0001"), filepath.Join(s.dir, config.CurrentLink))
 	_, e, code := s.run("serve", "--detach", "--config-dir", s.dir)
 	if code != 2 || !strings.Contains(e, "exited at start") || !strings.Contains(e, "address already in use") || !strings.Contains(e, "ss -ltnp") {
 		t.Fatalf("detach onto a taken port: exit %d %q", code, e)

@@ -112,14 +112,29 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
 		if i == len(st.Generations)-1 {
 			k = "on disk"
 		}
-		note := ""
+		var notes []string
 		if g.Current {
-			note = "  (live)"
+			notes = append(notes, "live")
+		}
+		switch g.Status {
+		case config.StatusFailed:
+			notes = append(notes, paint("31", "failed, rolled back"))
+		case config.StatusPending:
+			notes = append(notes, "never verified")
+		}
+		note := ""
+		if len(notes) > 0 {
+			note = "  (" + strings.Join(notes, ", ") + ")"
 		}
 		row(k, g.Name+note)
 	}
 	if st.Previous != "" {
-		row("rollback to", st.Previous+" (smtptls rollback)")
+		// Suggest only what would succeed.
+		if len(st.PreviousProblems) == 0 {
+			row("rollback to", st.Previous+" (smtptls rollback)")
+		} else {
+			row("rollback to", st.Previous+" would be refused: "+st.PreviousProblems[0].Message)
+		}
 	}
 	if len(st.NeedsAttention) == 0 {
 		fmt.Fprintln(w, "\n"+paint("32", "All well."))

@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/internal/testpki"
 )
 
 // currentFile is the path of a file in the live generation.
@@ -69,5 +71,197 @@ func TestTrustUnreadableInstalledConfigIsRefused(t *testing.T) {
 	}
 	if got := opensslServed(t, a.listen(), one.ca, one.name); got != one.fp {
 		t.Errorf("the listener serves %s, want the old %s", got, one.fp)
+	}
+}
+
+// expiredPKI is a certificate of p's CA that expired yesterday, with its
+// key, written to files.
+func expiredPKI(t *testing.T, p pki, tag string, notAfter time.Time) pki {
+	t.Helper()
+	leaf, err := p.ch.Intermediate.Issue(testpki.Template{CommonName: p.name, DNSNames: []string{p.name},
+		NotBefore: notAfter.Add(-48 * time.Hour), NotAfter: notAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := t.TempDir()
+	e := pki{ch: &testpki.Chain{Root: p.ch.Root, Intermediate: p.ch.Intermediate, Leaf: leaf}, name: p.name,
+		cert: filepath.Join(d, tag+"-cert.pem"), key: filepath.Join(d, tag+"-key.pem"), ca: p.ca, fp: leafFP(t, leaf.PEM())}
+	os.WriteFile(e.cert, leaf.PEM(), 0o600)
+	os.WriteFile(e.key, leaf.KeyPEM(), 0o600)
+	return e
+}
+
+// Finding 2, first half: an expired certificate copied into current/ made
+// status advise `smtptls reload`, and reload served it with exit 0.
+func TestTrustReloadRefusesAnExpiredCertificate(t *testing.T) {
+	a := newApplyEnv(t)
+	one := writePKI(t, "one")
+	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	old := expiredPKI(t, one, "old", time.Now().Add(-24*time.Hour))
+	for src, dst := range map[string]string{old.cert: config.CertFile, old.key: config.KeyFile} {
+		b, _ := os.ReadFile(src)
+		a.editCurrent(dst, func(string) string { return string(b) })
+	}
+
+	out, errOut, code := a.run("status", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(out, "expired") {
+		t.Errorf("status: exit %d, want 1 naming the expiry\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out, "run `smtptls reload`") {
+		t.Errorf("status suggests a reload that would serve an expired certificate:\n%s", out)
+	}
+	out, errOut, code = a.run("reload", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(errOut, "expired") || !strings.Contains(errOut, "reload refused") {
+		t.Errorf("reload: exit %d, want 1 and the reason\n%s%s", code, out, errOut)
+	}
+	if got := opensslServed(t, a.listen(), one.ca, one.name); got != one.fp {
+		t.Errorf("after the refused reload the listener serves %s, want %s", got, one.fp)
+	}
+	// --force is the emergency override: it loads, and says so loudly.
+	out, errOut, code = a.run("reload", "--config-dir", a.dir, "--force")
+	if code != exitOK || !strings.Contains(errOut, "FORCED") {
+		t.Errorf("reload --force: exit %d, want 0 and a loud warning\n%s%s", code, out, errOut)
+	}
+}
+
+// Finding 2, second half: rollback to a generation whose certificate has
+// expired since said "live and verified" and exited 0.
+func TestTrustRollbackRefusesAnExpiredGeneration(t *testing.T) {
+	a := newApplyEnv(t)
+	one, two := writePKI(t, "one"), writePKI(t, "two")
+	// A certificate that is valid when applied and expires seconds later,
+	// as every certificate does in the end.
+	until := time.Now().Add(3 * time.Second).Truncate(time.Second)
+	short := expiredPKI(t, one, "short", until)
+	if o, e, code := a.run(a.applyArgs("available", short)...); code != exitOK {
+		t.Fatalf("apply of the short-lived certificate: exit %d\n%s%s", code, o, e)
+	}
+	first, _ := config.CurrentGeneration(a.dir)
+	if o, e, code := a.run(a.applyArgs("available", two)...); code != exitOK {
+		t.Fatalf("second apply: exit %d\n%s%s", code, o, e)
+	}
+	second, _ := config.CurrentGeneration(a.dir)
+	time.Sleep(time.Until(until) + time.Second)
+
+	out, errOut, code := a.run("rollback", "--config-dir", a.dir, "--dry-run")
+	if code != exitFail || !strings.Contains(out, "expired") {
+		t.Errorf("rollback --dry-run: exit %d, want 1 naming the expiry\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = a.run("rollback", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(out, "expired") || strings.Contains(out, "live and verified") {
+		t.Errorf("rollback onto an expired certificate: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	if cur, _ := config.CurrentGeneration(a.dir); cur != second {
+		t.Errorf("current is %s after the refused rollback, want %s", cur, second)
+	}
+	if got := opensslServed(t, a.listen(), two.ca, two.name); got != two.fp {
+		t.Errorf("the listener serves %s, want %s", got, two.fp)
+	}
+	out, errOut, code = a.run("rollback", "--config-dir", a.dir, "--to", first, "--force")
+	if code != exitOK || !strings.Contains(out, "FORCED") || strings.Contains(out, "live and verified") {
+		t.Errorf("rollback --force: exit %d, want 0 and FORCED, not 'verified'\n%s%s", code, out, errOut)
+	}
+}
+
+// Finding 4: a link in current/ was followed: apply --mode disabled copied
+// its target into the next generation, rollback --to switched to it.
+func TestTrustLinksAreNeverFollowed(t *testing.T) {
+	a := newApplyEnv(t)
+	one, two := writePKI(t, "one"), writePKI(t, "two")
+	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	linked, _ := config.CurrentGeneration(a.dir)
+	if o, e, code := a.run(a.applyArgs("available", two)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	live, _ := config.CurrentGeneration(a.dir)
+	secret := filepath.Join(t.TempDir(), "shadow")
+	const secretText = "root:$6$notarealhash:19000:0:99999:7:::\n"
+	os.WriteFile(secret, []byte(secretText), 0o600)
+
+	// rollback --to a generation holding a link: refused before switching.
+	gdir := filepath.Join(a.dir, config.GenerationsDir, linked)
+	os.Remove(filepath.Join(gdir, config.KeyFile))
+	os.Symlink(secret, filepath.Join(gdir, config.KeyFile))
+	out, errOut, code := a.run("rollback", "--config-dir", a.dir, "--to", linked)
+	if code != exitFail || !strings.Contains(out+errOut, "symbolic link") {
+		t.Errorf("rollback --to a generation with a link: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	if cur, _ := config.CurrentGeneration(a.dir); cur != live {
+		t.Errorf("current is %s, want %s: the link was switched to", cur, live)
+	}
+
+	// A link in the live generation: apply refuses to carry it over.
+	os.Remove(a.currentFile(config.CertFile))
+	os.Symlink(secret, a.currentFile(config.CertFile))
+	out, errOut, code = a.run("apply", "--config-dir", a.dir, "--mode", "disabled")
+	if code != exitFail || !strings.Contains(out+errOut, "symbolic link") {
+		t.Errorf("apply --mode disabled over a link: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	if cur, _ := config.CurrentGeneration(a.dir); cur != live {
+		t.Errorf("current is %s, want %s", cur, live)
+	}
+	filepath.WalkDir(filepath.Join(a.dir, config.GenerationsDir), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), "notarealhash") {
+				t.Errorf("%s holds the linked file's content", p)
+			}
+		}
+		return nil
+	})
+	// `current` pointing outside the config dir is refused too.
+	elsewhere := t.TempDir()
+	os.Remove(filepath.Join(a.dir, config.CurrentLink))
+	os.Symlink(elsewhere, filepath.Join(a.dir, config.CurrentLink))
+	out, errOut, code = a.run("apply", "--config-dir", a.dir, "--mode", "disabled", "--dry-run")
+	if code != exitFail || !strings.Contains(out+errOut, "outside") {
+		t.Errorf("apply with current pointing outside: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+}
+
+// Finding 6: a hand-edited generation went live through reload with no
+// verify, and status and the dry run saw nothing.
+func TestTrustHandEditsAreDetected(t *testing.T) {
+	a := newApplyEnv(t)
+	one := writePKI(t, "one")
+	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	gen, _ := config.CurrentGeneration(a.dir)
+	head, _ := os.ReadFile(a.currentFile(config.SettingsFile))
+	if strings.Contains(strings.SplitN(string(head), "\n", 2)[0], "Edit") || !strings.Contains(string(head), "smtptls set") {
+		t.Errorf("config.toml still invites editing:\n%s", head)
+	}
+	a.editCurrent(config.SettingsFile, func(s string) string {
+		return strings.Replace(s, `command_timeout = "5m0s"`, `command_timeout = "1ns"`, 1)
+	})
+	out, errOut, code := a.run("status", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(out, "generation "+gen+" was edited after it was applied") || strings.Contains(out, "All well") {
+		t.Errorf("status after a hand edit: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = a.run("reload", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(errOut, "was edited after it was applied") {
+		t.Errorf("reload of a hand edit: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = a.run("apply", "--config-dir", a.dir, "--mode", "available", "--dry-run")
+	if code != exitFail || !strings.Contains(out, "command_timeout") {
+		t.Errorf("dry run after a hand edit: exit %d, want 1 naming command_timeout\n%s%s", code, out, errOut)
+	}
+	// The listener still serves sessions that complete STARTTLS.
+	if got := opensslServed(t, a.listen(), one.ca, one.name); got != one.fp {
+		t.Errorf("served %s", got)
+	}
+
+	// Values reload refuses are reported by status too.
+	a.editCurrent(config.SettingsFile, func(s string) string {
+		s = strings.Replace(s, `command_timeout = "1ns"`, `command_timeout = "5m0s"`, 1)
+		return strings.Replace(s, "max_recipients = 100", "max_recipients = -1", 1)
+	})
+	out, errOut, code = a.run("status", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(out, "max_recipients") {
+		t.Errorf("status with a negative limit: exit %d\n%s%s", code, out, errOut)
 	}
 }
