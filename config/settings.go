@@ -82,6 +82,13 @@ type Settings struct {
 	SpoolDir        string `toml:"spool_dir" json:"spool_dir"`
 	BareLineEndings string `toml:"bare_line_endings" json:"bare_line_endings"`
 	Limits          Limits `toml:"limits" json:"limits"`
+	// Delivery says what happens to accepted mail: DeliveryMaildir or
+	// DeliveryRelay ("" means maildir).
+	Delivery string `toml:"delivery" json:"delivery"`
+	// AcceptDomains are the recipient domains this gateway takes mail for;
+	// empty accepts any (maildir only: relay requires it).
+	AcceptDomains []string `toml:"accept_domains" json:"accept_domains"`
+	Relay         Relay    `toml:"relay" json:"relay"`
 }
 
 // DefaultSettings returns the settings of a fresh install. Root listens on
@@ -107,6 +114,9 @@ func DefaultSettings(root bool, hostname string) Settings {
 			DataTimeout:         Duration{10 * time.Minute},
 			HandshakeTimeout:    Duration{30 * time.Second},
 		},
+		Delivery:      DeliveryMaildir,
+		AcceptDomains: []string{},
+		Relay:         Relay{TLS: RelayTLSMay},
 	}
 }
 
@@ -136,7 +146,7 @@ func (s Settings) Check() error {
 	if l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.HandshakeTimeout.Duration <= 0 {
 		return fmt.Errorf("timeouts must be positive (command_timeout, data_timeout, handshake_timeout)")
 	}
-	return nil
+	return s.checkDelivery()
 }
 
 // MarshalSettings renders s as config.toml, with a header for the human
