@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/smtpd/relay"
 )
 
 // Config is everything the listener needs, checked and parsed, so that a
@@ -29,6 +30,11 @@ type Config struct {
 	Certificate *tls.Certificate
 	// Fingerprint is the SHA-256 of the leaf, lowercase hex, "" when disabled.
 	Fingerprint string
+	// AcceptDomains are the recipient domains accepted (normalized); empty
+	// accepts any.
+	AcceptDomains []string
+	// Relay is where mail goes with delivery = relay; nil: the spool.
+	Relay *relay.Target
 }
 
 // Options are the parts of a server that tests replace.
@@ -56,6 +62,9 @@ func ConfigFrom(l config.Loaded) (Config, error) {
 		SpoolDir:        l.SpoolPath(),
 		BareLineEndings: s.BareLineEndings,
 		Limits:          s.Limits,
+	}
+	if err := c.setDelivery(s); err != nil {
+		return Config{}, err
 	}
 	if !s.Mode.NeedsCertificate() {
 		return c, nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/smtpd/relay"
 )
 
 // ErrNotRunning means no listener answers on the control socket.
@@ -43,6 +44,10 @@ type State struct {
 	Listen      string    `json:"listen"`
 	Fingerprint string    `json:"fingerprint"`
 	Since       time.Time `json:"since"` // when this configuration became live
+	// NextHop is where mail is relayed, "" when it is spooled.
+	NextHop string `json:"next_hop,omitempty"`
+	// Relay counts relay outcomes since the listener started.
+	Relay relay.Counters `json:"relay"`
 }
 
 // Control socket protocol: one JSON request line, one JSON reply line.

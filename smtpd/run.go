@@ -129,14 +129,19 @@ func (d *daemon) handle(op string) controlReply {
 
 func (d *daemon) state() State {
 	cfg, since := d.srv.Current()
-	return State{
+	st := State{
 		Pid:         os.Getpid(),
 		Generation:  cfg.Generation,
 		Mode:        string(cfg.Mode),
 		Listen:      d.srv.Addr().String(),
 		Fingerprint: cfg.Fingerprint,
 		Since:       since,
+		Relay:       d.srv.RelayCounters(),
 	}
+	if cfg.Relay != nil {
+		st.NextHop = cfg.Relay.NextHop.URL
+	}
+	return st
 }
 
 // reload loads, checks and switches; on any error the running config stays.

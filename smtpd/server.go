@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/smtptls/smtptls/config"
-	"github.com/smtptls/smtptls/smtpd/spool"
+	"github.com/smtptls/smtptls/smtpd/relay"
 )
 
 // Server is the listener. One OS socket feeds the current generation (a
@@ -49,13 +49,15 @@ type Server struct {
 
 	// lineBufs recycles the DATA filter's buffers (12 KB a message).
 	lineBufs sync.Pool
+
+	relayStats relay.Stats // since start, across reloads
 }
 
 type generation struct {
 	cfg       Config
 	smtp      *smtp.Server
-	spool     *spool.Spool
-	spoolOnce sync.Once
+	delivery  delivery
+	closeOnce sync.Once
 	ln        *chanListener
 	served    chan struct{} // closed when smtp.Serve returned
 }
@@ -178,11 +180,11 @@ func (s *Server) Current() (Config, time.Time) {
 }
 
 func (s *Server) newGeneration(cfg Config, addr net.Addr) (*generation, error) {
-	sp, err := spool.Open(cfg.SpoolDir, s.opts.Now)
+	dl, err := s.openDelivery(cfg)
 	if err != nil {
 		return nil, err
 	}
-	be := &backend{srv: s, cfg: cfg, spool: sp}
+	be := &backend{srv: s, cfg: cfg, delivery: dl}
 	ss := smtp.NewServer(be)
 	ss.Domain = cfg.Hostname
 	ss.MaxMessageBytes = cfg.Limits.MaxMessageBytes
@@ -193,7 +195,7 @@ func (s *Server) newGeneration(cfg Config, addr net.Addr) (*generation, error) {
 	if cfg.Mode.NeedsCertificate() {
 		ss.TLSConfig = s.tlsConf
 	}
-	g := &generation{cfg: cfg, smtp: ss, spool: sp, ln: newChanListener(addr), served: make(chan struct{})}
+	g := &generation{cfg: cfg, smtp: ss, delivery: dl, ln: newChanListener(addr), served: make(chan struct{})}
 	go func() {
 		defer close(g.served)
 		_ = ss.Serve(g.ln)
@@ -205,7 +207,7 @@ func (s *Server) newGeneration(cfg Config, addr net.Addr) (*generation, error) {
 // go-smtp reads from its Server fields; a certificate alone does not.
 func needsNewServer(a, b Config) bool {
 	return a.Mode != b.Mode || a.Hostname != b.Hostname || a.Limits != b.Limits ||
-		a.SpoolDir != b.SpoolDir || a.BareLineEndings != b.BareLineEndings
+		a.SpoolDir != b.SpoolDir || a.BareLineEndings != b.BareLineEndings || !sameDelivery(a, b)
 }
 
 // Reload switches to cfg, or returns why not and keeps serving as before.
@@ -293,8 +295,8 @@ func (s *Server) drain(g *generation) {
 func (s *Server) stopGeneration(ctx context.Context, g *generation) {
 	g.ln.Close()
 	<-g.served // no connection can reach this generation any more
-	// Every session of g has ended when this returns: its spool goes.
-	defer g.closeSpool()
+	// Every session of g has ended when this returns: its delivery goes.
+	defer g.closeDelivery()
 	// go-smtp's Shutdown would wait forever for idle peers, and its Close
 	// does nothing after a Shutdown; our own registry of conns lets us wait
 	// with a deadline and then cut.
@@ -327,10 +329,10 @@ func (s *Server) stopGeneration(ctx context.Context, g *generation) {
 	}
 }
 
-// closeSpool releases the spool's directories once, though Shutdown and
-// a drain may both stop the same old generation.
-func (g *generation) closeSpool() {
-	g.spoolOnce.Do(func() { _ = g.spool.Close() })
+// closeDelivery releases the spool's directories once, though Shutdown
+// and a drain may both stop the same old generation.
+func (g *generation) closeDelivery() {
+	g.closeOnce.Do(func() { _ = g.delivery.close() })
 }
 
 func (s *Server) countConns(g *generation) int {

@@ -34,12 +34,12 @@ var errSpoolFailed = &smtp.SMTPError{
 }
 
 // backend is the policy half of one server generation: it decides what a
-// session may do under this generation's mode and limits, and hands
-// accepted messages to the spool, the storage half.
+// session may do under this generation's mode, limits and accepted
+// domains, and hands what it accepts to the delivery (delivery.go).
 type backend struct {
-	srv   *Server
-	cfg   Config
-	spool *spool.Spool
+	srv      *Server
+	cfg      Config
+	delivery delivery
 }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -47,7 +47,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if wc != nil && wc.hsFailed.Load() {
 		return nil, errHandshakeFailed
 	}
-	s := &session{b: b, c: c, wc: wc}
+	s := &session{b: b, c: c, wc: wc, ds: b.delivery.newSession(c.Conn().RemoteAddr().String())}
 	if wc != nil {
 		wc.info.setHelo(c.Hostname())
 		if st, ok := c.TLSConnectionState(); ok {
@@ -71,11 +71,12 @@ type session struct {
 	b    *backend
 	c    *smtp.Conn
 	wc   *conn
+	ds   deliverySession
 	from string
 	to   []string
 }
 
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.wc != nil && s.wc.hsFailed.Load() {
 		// Commands the peer pipelined behind a STARTTLS whose handshake
 		// failed are still in go-smtp's buffer: none of them may run.
@@ -90,10 +91,21 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	s.from, s.to = from, nil
 	s.setBusy(true)
+	if err := s.ds.Mail(from, opts); err != nil {
+		s.setBusy(false)
+		return err
+	}
 	return nil
 }
 
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if !config.AcceptsRecipient(s.b.cfg.AcceptDomains, s.b.cfg.Hostname, to) {
+		s.relayDenied(to)
+		return errRelayDenied
+	}
+	if err := s.ds.Rcpt(to, opts); err != nil {
+		return err
+	}
 	s.to = append(s.to, to)
 	return nil
 }
@@ -121,7 +133,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	defer s.b.srv.lineBufs.Put(lb)
 	body := newLineEndingsBuf(r, s.b.cfg.BareLineEndings == config.BareNormalize, lb[:])
-	id, err := s.b.spool.Deliver(env, body)
+	id, ok, err := s.ds.Data(env, body)
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
@@ -145,15 +157,17 @@ func (s *session) Data(r io.Reader) error {
 	if s.wc != nil {
 		s.wc.info.addQueued(id)
 	}
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
+	return ok
 }
 
 func (s *session) Reset() {
 	s.from, s.to = "", nil
+	s.ds.Reset()
 	s.setBusy(false)
 }
 
 func (s *session) Logout() error {
+	s.ds.Logout()
 	s.setBusy(false)
 	return nil
 }

@@ -291,6 +291,12 @@ func writeHeaders(w *bufio.Writer, env Envelope, id string, now time.Time) {
 	for _, to := range env.To {
 		fmt.Fprintf(w, "X-Original-To: <%s>\r\n", clean(to))
 	}
+	WriteReceived(w, env, id, now)
+}
+
+// WriteReceived writes our Received: trace header for env, as the spool
+// stores it and the relay passes it on.
+func WriteReceived(w io.Writer, env Envelope, id string, now time.Time) {
 	proto := "ESMTP"
 	if env.TLS != "" {
 		proto = "ESMTPS"

@@ -1,0 +1,317 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/smtptls/smtptls/smtpd/spool"
+)
+
+// errLMTPOneRecipient: an LMTP next hop answers DATA once per recipient,
+// and the sender can only be given one reply, so each transaction carries
+// one recipient. 452 asks the sender to send the rest again, as RFC 5321
+// 3.3 allows for too many recipients.
+var errLMTPOneRecipient = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+	Message: "Too many recipients: one per message here, send the others in a new transaction"}
+
+// Session is the outbound half of one inbound SMTP session. It has the
+// shape of go-smtp's Session (Mail, Rcpt, Data, Reset, Logout) and is used
+// from the inbound session's goroutine only.
+type Session struct {
+	r    *Relay
+	peer string // the sender's address, for log lines
+	out  *outbound
+	inTx bool // MAIL accepted by the next hop, transaction not ended
+	rcpt int  // recipients the next hop accepted in this transaction
+}
+
+// NewSession starts the outbound half of an inbound session from peer; the
+// next hop is dialled at the first MAIL.
+func (r *Relay) NewSession(peer string) *Session { return &Session{r: r, peer: peer} }
+
+// Mail opens the session to the next hop if none is open and forwards
+// MAIL with the parameters the next hop supports.
+func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.inTx {
+		s.Reset()
+	}
+	fresh := false
+	if s.out == nil {
+		if err := s.open(); err != nil {
+			return err
+		}
+		fresh = true
+	}
+	mo := mailOptions(opts)
+	err := s.out.c.Mail(from, mo)
+	if err != nil && !fresh && !isReply(err) {
+		// An idle session the next hop has meanwhile closed: once more on
+		// a new one.
+		s.drop()
+		if err := s.open(); err != nil {
+			return err
+		}
+		err = s.out.c.Mail(from, mo)
+	}
+	if err != nil {
+		return s.failed("MAIL", err)
+	}
+	s.inTx, s.rcpt = true, 0
+	return nil
+}
+
+// Rcpt forwards one recipient; the next hop's refusal is the sender's reply.
+func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if s.out == nil || !s.inTx {
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Bad sequence of commands: MAIL first"}
+	}
+	if s.r.t.NextHop.LMTP && s.rcpt >= 1 {
+		return errLMTPOneRecipient
+	}
+	if err := s.out.c.Rcpt(to, rcptOptions(opts)); err != nil {
+		return s.failed("RCPT", err)
+	}
+	s.rcpt++
+	return nil
+}
+
+// bufs recycles the copy buffers of DATA (32 KB a message).
+var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// Data streams the message to the next hop, our Received: line first, and
+// returns the next hop's final reply. A read error of body (the sender
+// vanished, or the body was refused on the way) aborts the outbound DATA
+// without its final dot, so the next hop discards it, and is returned as
+// is. id is the id our Received: line names.
+func (s *Session) Data(env spool.Envelope, body io.Reader) (id string, reply *smtp.SMTPError, err error) {
+	if s.out == nil || !s.inTx || s.rcpt == 0 {
+		return "", nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Bad sequence of commands: no valid recipients"}
+	}
+	now := s.r.o.Now()
+	id = spool.NewID(now)
+	w, err := s.out.c.Data()
+	if err != nil {
+		return id, nil, s.failed("DATA", err)
+	}
+	ww := &markedWriter{w: w}
+	spool.WriteReceived(ww, env, id, now)
+	bp := bufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(ww, onlyReader{body}, *bp)
+	bufs.Put(bp)
+	if err == nil {
+		err = ww.err
+	}
+	if err != nil {
+		s.inTx = false
+		if ww.err != nil {
+			return id, nil, s.failed("DATA", ww.err)
+		}
+		// Never a half-forwarded message: no final dot.
+		s.drop()
+		return id, nil, err
+	}
+	text, err := s.closeData(w)
+	s.inTx, s.rcpt = false, 0
+	if err != nil {
+		return id, nil, s.failed("end of DATA", err)
+	}
+	if s.r.o.Stats != nil {
+		s.r.o.Stats.relayed.Add(1)
+	}
+	return id, okReply(text), nil
+}
+
+func (s *Session) closeData(w *smtp.DataCommand) (string, error) {
+	if !s.r.t.NextHop.LMTP {
+		resp, err := w.CloseWithResponse()
+		if err != nil {
+			return "", err
+		}
+		return resp.StatusText, nil
+	}
+	resps, err := w.CloseWithLMTPResponse()
+	var lerr smtp.LMTPDataError
+	if errors.As(err, &lerr) {
+		for _, e := range lerr {
+			return "", e // one recipient per transaction: one reply
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, r := range resps {
+		return r.StatusText, nil
+	}
+	return "", errors.New("the LMTP next hop gave no reply for the recipient")
+}
+
+// Reset passes RSET on when the next hop has a transaction open; after a
+// completed DATA it has none, and the round trip is saved.
+func (s *Session) Reset() {
+	if s.out != nil && s.inTx {
+		if err := s.out.c.Reset(); err != nil {
+			s.r.o.Log.Warn("relay: RSET to the next hop failed; closing that session", "peer", s.peer, "err", err)
+			s.drop()
+		}
+	}
+	s.inTx, s.rcpt = false, 0
+}
+
+// Logout ends the outbound session with QUIT, as the sender ended its own.
+func (s *Session) Logout() {
+	if s.out == nil {
+		return
+	}
+	_ = s.out.raw.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := s.out.c.Quit(); err != nil {
+		s.out.close()
+	}
+	s.out = nil
+}
+
+func (s *Session) open() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.r.o.DialTimeout)
+	defer cancel()
+	o, err := s.r.connect(ctx)
+	if err != nil {
+		var se *setupError
+		if errors.As(err, &se) {
+			s.r.o.Log.Warn("relay: no session with the next hop; the sender gets "+strconv.Itoa(se.reply.Code),
+				"next_hop", s.r.t.NextHop.URL, "peer", s.peer, "reason", se.reason)
+			s.count(se.reply)
+			return se.reply
+		}
+		s.count(errUnreachable)
+		return errUnreachable
+	}
+	s.out = o
+	return nil
+}
+
+func (s *Session) drop() {
+	if s.out != nil {
+		s.out.close()
+		s.out = nil
+	}
+	s.inTx, s.rcpt = false, 0
+}
+
+// failed turns an error of the next hop at step into the sender's reply:
+// the next hop's own reply as it is, or a 4xx when the connection failed
+// (never a 250, never a 5xx for what a retry may fix).
+func (s *Session) failed(step string, err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && se.Code != 421 {
+		s.count(se)
+		return se
+	}
+	// 421 is the next hop closing: the sender's connection stays, so it
+	// gets a 451 for this step, and the next MAIL a new session.
+	s.drop()
+	reply := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+		Message: "Connection to the next hop lost, try again later"}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		reply.Message = "The next hop did not answer in time, try again later"
+	} else if strings.HasPrefix(err.Error(), "smtp: server does not support SMTPUTF8") {
+		reply = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+			Message: "The next hop does not accept SMTPUTF8 addresses"}
+	}
+	s.r.o.Log.Warn("relay: next hop failed at "+step, "next_hop", s.r.t.NextHop.URL, "peer", s.peer,
+		"err", err.Error(), "reply", fmt.Sprintf("%d %d.%d.%d", reply.Code, reply.EnhancedCode[0], reply.EnhancedCode[1], reply.EnhancedCode[2]))
+	s.count(reply)
+	return reply
+}
+
+func (s *Session) count(reply *smtp.SMTPError) {
+	st := s.r.o.Stats
+	if st == nil {
+		return
+	}
+	switch reply.Code / 100 {
+	case 4:
+		st.tempFailed.Add(1)
+	case 5:
+		st.refused.Add(1)
+	}
+}
+
+func isReply(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se)
+}
+
+// okReply turns the text of the next hop's 250 ("2.0.0 Ok: queued as X")
+// into the reply the sender gets, enhanced code and all.
+func okReply(text string) *smtp.SMTPError {
+	r := &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: text}
+	code, rest, ok := strings.Cut(text, " ")
+	if !ok {
+		return r
+	}
+	parts := strings.Split(code, ".")
+	if len(parts) != 3 || parts[0] != "2" {
+		return r
+	}
+	var enh smtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return r
+		}
+		enh[i] = n
+	}
+	r.EnhancedCode, r.Message = enh, strings.ReplaceAll(rest, "\n"+code+" ", "\n")
+	if r.Message == "" {
+		r.Message = "Ok"
+	}
+	return r
+}
+
+func mailOptions(in *smtp.MailOptions) *smtp.MailOptions {
+	if in == nil {
+		return nil
+	}
+	// go-smtp's client adds BODY=8BITMIME and SIZE when the next hop
+	// advertises them, SMTPUTF8 when asked (or fails: 553 5.6.7 above),
+	// RET and ENVID with DSN.
+	return &smtp.MailOptions{Body: in.Body, Size: in.Size, UTF8: in.UTF8, Return: in.Return, EnvelopeID: in.EnvelopeID}
+}
+
+func rcptOptions(in *smtp.RcptOptions) *smtp.RcptOptions {
+	if in == nil {
+		return nil
+	}
+	return &smtp.RcptOptions{Notify: in.Notify, OriginalRecipientType: in.OriginalRecipientType, OriginalRecipient: in.OriginalRecipient}
+}
+
+// markedWriter remembers the first write error, so that a failure of the
+// next hop is told apart from a failure of the sender's body.
+type markedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (m *markedWriter) Write(b []byte) (int, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	n, err := m.w.Write(b)
+	if err != nil {
+		m.err = err
+	}
+	return n, err
+}
+
+// onlyReader hides any WriterTo of the body, so CopyBuffer uses our
+// pooled buffer.
+type onlyReader struct{ io.Reader }
