@@ -6,6 +6,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
@@ -169,7 +170,7 @@ func (a *applyScreen) stepsView(full bool) string {
 		if s.Detail != "" {
 			line += st.Muted.Render(": " + s.Detail)
 		}
-		lines = append(lines, truncateLine(line, a.w))
+		lines = append(lines, strings.ReplaceAll(ansi.Wrap(line, max(a.w-4, 12), " "), "\n", "\n    "))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/probe"
@@ -96,7 +97,7 @@ func (r *resultScreen) content() string {
 	res := r.a.res
 	var b strings.Builder
 	if res.Applied {
-		b.WriteString(st.OK.Render(fmt.Sprintf("✓ Success: applied and verified, mode %s on %s.", r.s.mode, firstNonEmpty(res.Listen, r.s.listen))) + "\n")
+		b.WriteString(st.OK.Render("✓ "+indent(wrap(fmt.Sprintf("Success: applied and verified, mode %s on %s.", r.s.mode, firstNonEmpty(res.Listen, r.s.listen)), r.w-2), "  ")[2:]) + "\n")
 		if res.Generation != "" {
 			b.WriteString(indent(st.Muted.Render(wrap(fmt.Sprintf("New generation %s; the previous one is kept for `smtptls rollback`.", res.Generation), r.w-2)), "  ") + "\n")
 		}
@@ -134,9 +135,9 @@ func (r *resultScreen) content() string {
 	}
 	if res.Applied {
 		if fp := res.Fingerprint; fp != "" {
-			b.WriteString("\n" + st.Heading.Render("Served certificate (SHA-256)") + "\n  " + st.Code.Render(fp) + "\n")
+			b.WriteString("\n" + st.Heading.Render("Served certificate (SHA-256)") + "\n" + indent(st.Code.Render(wrapValue(fp, r.w-2)), "  ") + "\n")
 		}
-		b.WriteString("\n" + st.Heading.Render("Check again at any time") + st.Muted.Render(" (c copies it)") + "\n  " + st.Code.Render(r.verifyCommand()) + "\n")
+		b.WriteString("\n" + st.Heading.Render("Check again at any time") + st.Muted.Render(" (c copies it)") + "\n" + indent(st.Code.Render(wrapCommand(r.verifyCommand(), r.w-2)), "  ") + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -172,7 +173,9 @@ func (r *resultScreen) View() string {
 			foot = st.Text.Render("enter goes to the " + r.faultStep().title() + " step to fix it; r retries as is.")
 		}
 	}
-	return r.vp.View() + "\n\n" + truncateLine(foot, r.w)
+	foot = ansi.Wrap(foot, max(r.w, 12), " ")
+	r.vp.Height = max(r.h-1-lineCount(foot), 3)
+	return r.vp.View() + "\n\n" + foot
 }
 
 func (r *resultScreen) ShortHelp() []key.Binding {

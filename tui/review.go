@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
@@ -217,7 +218,8 @@ func (r *reviewScreen) content() string {
 	st := r.Styles
 	var b strings.Builder
 	row := func(label, val string) {
-		fmt.Fprintf(&b, "%-13s %s\n", label, val)
+		// A value wraps under itself, never cut: some are copied by hand.
+		fmt.Fprintf(&b, "%-13s %s\n", label, strings.ReplaceAll(ansi.Wrap(val, max(r.w-14, 12), " "), "\n", "\n"+strings.Repeat(" ", 14)))
 	}
 	row("Mode", modeLine[r.s.mode])
 	row("Listen on", r.s.listen)
@@ -288,12 +290,13 @@ func (r *reviewScreen) content() string {
 			if c.Role == "root" {
 				note = st.Muted.Render(" (not sent; peers have their own roots)")
 			}
-			fmt.Fprintf(&b, "  %d %-12s %s%s\n", i+1, c.Role, c.Subject, note)
+			fmt.Fprintf(&b, "  %d %-12s %s\n", i+1, c.Role, strings.ReplaceAll(ansi.Wrap(c.Subject+note, max(r.w-17, 12), " "), "\n", "\n"+strings.Repeat(" ", 17)))
 		}
 		if sum.TLSA != "" {
 			b.WriteString("\n" + st.Heading.Render("DANE TLSA record") + st.Muted.Render(" (t copies it)") + "\n")
 			name, rec, _ := strings.Cut(r.tlsaRecord(), " IN TLSA ")
-			b.WriteString("  " + st.Code.Render(name+" IN TLSA") + "\n  " + st.Code.Render(rec) + "\n")
+			b.WriteString(indent(st.Code.Render(wrapValue(name+" IN TLSA", r.w-2)), "  ") + "\n")
+			b.WriteString(indent(st.Code.Render(ansi.Wrap(rec, max(r.w-2, 12), " ")), "  ") + "\n")
 		}
 	}
 	if len(warns) > 0 {
@@ -341,7 +344,7 @@ func (r *reviewScreen) writeChanges(b *strings.Builder) {
 		b.WriteString("  No changes: applying writes the same configuration again and reloads\n  the listener.\n")
 	default:
 		for _, c := range p.Changes {
-			b.WriteString(indent(wrap(fmt.Sprintf("%s: %s → %s", c.What, short(c.Old), short(c.New)), r.w-4), "  ") + "\n")
+			b.WriteString(indent(ansi.Wrap(fmt.Sprintf("%s: %s → %s", c.What, c.Old, c.New), max(r.w-4, 12), " "), "  ") + "\n")
 		}
 	}
 	if p := r.preview; p != nil {
@@ -350,16 +353,8 @@ func (r *reviewScreen) writeChanges(b *strings.Builder) {
 		}
 	}
 	if r.s.installed.Loaded.Generation != "" {
-		b.WriteString("  The installed configuration is kept: `smtptls rollback` returns to it.\n")
+		b.WriteString(indent(wrap("The installed configuration is kept: `smtptls rollback` returns to it.", r.w-2), "  ") + "\n")
 	}
-}
-
-// short cuts a fingerprint or digest to what a person compares by eye.
-func short(v string) string {
-	if len(v) > 24 && !strings.Contains(v, " ") {
-		return v[:16] + "…"
-	}
-	return v
 }
 
 func (r *reviewScreen) View() string {
@@ -379,11 +374,14 @@ func (r *reviewScreen) View() string {
 			foot = st.OK.Render("Ready. Nothing is written yet: enter applies (rolled back if anything fails).")
 		}
 	}
+	// The foot is never cut either: at 40 columns it takes more lines.
+	foot = ansi.Wrap(foot, max(r.w, 12), " ")
+	r.vp.Height = max(r.h-1-lineCount(foot), 3)
 	more := ""
 	if !r.vp.AtBottom() {
 		more = st.Muted.Render("  ↓ more below")
 	}
-	return r.vp.View() + "\n" + more + "\n" + truncateLine(foot, r.w)
+	return r.vp.View() + "\n" + more + "\n" + foot
 }
 
 func (r *reviewScreen) ShortHelp() []key.Binding {

@@ -505,7 +505,7 @@ func TestReviewShowsApplysDryRunChanges(t *testing.T) {
 	h.start(100, 70)
 	h.press("down", "enter", "y", "tab", "tab", "tab")
 	h.wantScreen("Review")
-	h.wantView("mode: available → required", "certificate: 0123456789abcdef… → fedcba9876543210…",
+	h.wantView("mode: available → required", "certificate: 0123456789abcdef0123456789abcdef → fedcba9876543210fedcba9876543210",
 		"! applying mode required will need confirmation", "`smtptls rollback` returns to it")
 	if len(h.requests) != 0 {
 		t.Fatalf("the dry run was recorded as an apply: %+v", h.requests)
