@@ -20,6 +20,8 @@ type certInfo struct {
 	Line   int
 	SHA256 string // of the DER, lowercase hex
 	Name   string // what people call it: CN, else first SAN, else the DN
+	// EndLine is the line of its END marker (0 when not pasted).
+	EndLine int
 
 	selfOnce sync.Once
 	self     bool

@@ -38,11 +38,29 @@ func (c *Checker) Check(in Input) Report {
 	leaf := pickLeaf(cp.certs, pub)
 	var ds []Diagnostic
 	ds = append(ds, cp.diags...)
+	// The broken thing first: a damaged certificate makes every finding
+	// that reads it (key pairing, chain, names, dates) a wrong lead.
+	all := append(append([]*certInfo(nil), cp.certs...), bp.certs...)
+	var bad map[*certInfo]bool
+	if leaf != nil {
+		bad = damagedCerts(leaf, all)
+	}
+	for _, c := range all {
+		if bad[c] {
+			ds = append(ds, damagedCertDiag(c))
+		}
+	}
+	if leaf != nil && bad[leaf] {
+		ds = append(ds, kp.diags...)
+		ds = append(ds, bp.diags...)
+		return Report{Diagnostics: withFiles(sortDiags(ds), in.CertFile, in.KeyFile)}
+	}
 	if leaf != nil {
 		ds = append(ds, certFieldChecks(cp, leaf, in.Hostname, now)...)
 	}
 	ds = append(ds, kp.diags...)
 	ds = append(ds, bp.diags...)
+	bundleBroken := len(bad) > 0 || hasCode(bp.diags, CodeDERInvalid) || hasCode(bp.diags, CodePEMBadBase64) || hasCode(bp.diags, CodePEMNoEnd)
 	if leaf == nil {
 		bd, _ := bundleAloneChecks(bp, now)
 		return Report{Diagnostics: withFiles(sortDiags(append(ds, bd...)), in.CertFile, in.KeyFile)}
@@ -66,7 +84,11 @@ func (c *Checker) Check(in Input) Report {
 	if !hasCode(bp.diags, CodeFieldTooLarge) {
 		// A bundle that was refused unread would only add a chain finding
 		// that repeats "the bundle is unusable".
-		ds = append(ds, ch.diags...)
+		for _, d := range ch.diags {
+			if !(bundleBroken && dependsOnBundle(d)) {
+				ds = append(ds, d)
+			}
+		}
 		ds = append(ds, poolChecks(leaf, keyOwner, ch, cp, bp, now)...)
 	}
 

@@ -99,10 +99,17 @@ func parseCertBlocks(f Field, blocks []block) ([]*certInfo, []Diagnostic) {
 			c, err = parseFirstDER(b.Bytes)
 		}
 		if err != nil {
-			ds = append(ds, diag(f, CodeDERInvalid, b.Line, fmt.Sprintf("The %s block on line %d is not a valid certificate (%s).", b.Label, b.Line, derReason(err)), "{label}", "certificate"))
+			msg := fmt.Sprintf("The %s block on line %d is damaged: it is not a valid certificate (%s), so a character of it was changed or lost somewhere in lines %d to %d.", b.Label, b.Line, derReason(err), b.Line, max(b.EndLine, b.Line))
+			at := b.damagedDERLine()
+			if at != b.Line {
+				msg = fmt.Sprintf("The %s block on line %d is damaged at line %d: it is not a valid certificate (%s).", b.Label, b.Line, at, derReason(err))
+			}
+			ds = append(ds, diag(f, CodeDERInvalid, at, msg, "{label}", "certificate"))
 			continue
 		}
-		certs = append(certs, newCertInfo(c, f, b.Line))
+		ci := newCertInfo(c, f, b.Line)
+		ci.EndLine = b.EndLine
+		certs = append(certs, ci)
 	}
 	return certs, ds
 }

@@ -135,7 +135,16 @@ func decodeKey(b block, passphrase []byte, p *keyParse) (crypto.Signer, *Diagnos
 			d := diag(FieldKey, CodeKeyUnsupported, b.Line, fmt.Sprintf("The private key on line %d is of a kind this tool cannot use (%s).", b.Line, derReason(err)))
 			return nil, &d
 		}
-		d := diag(FieldKey, CodeDERInvalid, b.Line, fmt.Sprintf("The %s block on line %d is not a valid private key (%s).", b.Label, b.Line, derReason(err)), "{label}", "private key")
+		msg := fmt.Sprintf("The %s block on line %d is damaged: it is not a valid private key (%s), so a character of it was changed or lost somewhere in lines %d to %d.", b.Label, b.Line, derReason(err), b.Line, max(b.EndLine, b.Line))
+		at := b.damagedDERLine()
+		if at != b.Line {
+			msg = fmt.Sprintf("The %s block on line %d is damaged at line %d: it is not a valid private key (%s).", b.Label, b.Line, at, derReason(err))
+		}
+		d := diag(FieldKey, CodeDERInvalid, at, msg, "{label}", "private key")
+		return nil, &d
+	}
+	if ek, ok := k.(*ecdsa.PrivateKey); ok && ecKeyDamaged(der, ek) {
+		d := diag(FieldKey, CodeDERInvalid, b.Line, fmt.Sprintf("The private key on line %d is damaged: its private part does not match the public key stored with it, so a character of it was changed or lost somewhere in lines %d to %d.", b.Line, b.Line, max(b.EndLine, b.Line)), "{label}", "private key")
 		return nil, &d
 	}
 	return asSigner(k, b)

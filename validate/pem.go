@@ -22,6 +22,11 @@ type block struct {
 	Broken   Code
 	BadLine  int // line of the damage, for pem_bad_base64
 	Repaired bool
+	// EndLine is the line of the END marker; text, bodyStart and bodyEnd
+	// locate the body, for the line of damage found after decoding.
+	EndLine            int
+	text               string
+	bodyStart, bodyEnd int
 }
 
 // scanned is the result of scanning one field.
@@ -109,6 +114,7 @@ func scanPEM(text string) scanned {
 				after += k + len(dashes)
 			}
 		}
+		b.EndLine, b.text, b.bodyStart, b.bodyEnd = li.line(bodyEnd), text, bodyStart, bodyEnd
 		decodeBody(&b, text, bodyStart, bodyEnd, li)
 		out.Blocks = append(out.Blocks, b)
 		pos = after
