@@ -26,6 +26,18 @@ type lineEndings struct {
 	out       []byte
 	eof       bool
 	err       error
+	lineLen   int // bytes since the last line break
+	// dotCR, when set, says whether the body held "CRLF . CR x", whose CR
+	// go-smtp drops before this reader sees it (the wire spots it).
+	dotCR func() bool
+}
+
+// errLineTooLong refuses a body line over maxDataLine: permanently, since
+// a retry cannot shorten it.
+var errLineTooLong = &smtp.SMTPError{
+	Code:         552,
+	EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+	Message:      "Message has a line longer than 65536 bytes; break it into shorter lines (RFC 5322 2.1.1)",
 }
 
 // lineBufSize is what one lineEndings needs: a read buffer and room for
@@ -59,6 +71,10 @@ func (l *lineEndings) Read(p []byte) (int, error) {
 				l.out = append(l.obuf[:0], '\r', '\n')
 				break
 			}
+			if !l.normalize && l.dotCR != nil && l.dotCR() {
+				l.err = errBareLineEnding
+				return 0, l.err
+			}
 			return 0, io.EOF
 		}
 		n, err := l.r.Read(l.buf)
@@ -83,6 +99,11 @@ func (l *lineEndings) process(b []byte) error {
 	// read grow a fresh slice.
 	out := l.obuf[:0]
 	for _, c := range b {
+		if c == '\n' || c == '\r' {
+			l.lineLen = 0
+		} else if l.lineLen++; l.lineLen > maxDataLine {
+			return errLineTooLong
+		}
 		if l.pendingCR {
 			l.pendingCR = false
 			if c == '\n' {
@@ -109,3 +130,9 @@ func (l *lineEndings) process(b []byte) error {
 	l.out = out
 	return nil
 }
+
+// maxDataLine is the longest body line stored (64 KB, without its CRLF).
+// RFC 5322 says 998, but Postfix accepts far longer lines and senders
+// (generated HTML, base64 without breaks) send them; past this the
+// message is refused for good.
+const maxDataLine = 64 << 10

@@ -27,7 +27,13 @@
 //     so Data sets a deadline for the whole body.
 //   - bare CR/LF (bare.go): refused with 550 5.5.2, or rewritten to CRLF.
 //     go-smtp's dot-unstuffing swallows "." + CR at a line start before the
-//     backend sees it; that CR is never stored either.
+//     backend sees it; the wire spots it on the way in, so reject mode
+//     refuses it too.
+//   - the wire (wire.go, reached through gosmtp_lines.go): go-smtp's
+//     command line limit also cuts DATA bodies, and its parser refuses
+//     RCPT TO:<postmaster> and 64-bit SIZE= values with 501. The wire lifts
+//     the limit for a body (lines up to 64 KB stored, longer ones 552),
+//     and rewrites those two command lines, in plaintext and over TLS.
 //   - graceful stop (server.go): go-smtp's Shutdown waits forever for idle
 //     peers and its Close is a no-op after Shutdown; idle peers are woken
 //     with a past read deadline (go-smtp answers 421) and the rest are cut

@@ -48,8 +48,9 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		return nil, errHandshakeFailed
 	}
 	s := &session{b: b, c: c, wc: wc, ds: b.delivery.newSession(c.Conn().RemoteAddr().String())}
+	s.wire = installWire(lineHooksOf(c), b.cfg.Hostname, b.cfg.Limits.MaxMessageBytes)
 	if wc != nil {
-		wc.info.setHelo(c.Hostname())
+		wc.info.setHelo(heloForHeader(c.Hostname()))
 		if st, ok := c.TLSConnectionState(); ok {
 			wc.handshakeDone(st)
 		}
@@ -72,6 +73,7 @@ type session struct {
 	c    *smtp.Conn
 	wc   *conn
 	ds   deliverySession
+	wire *wire // nil if go-smtp's reader could not be reached
 	from string
 	to   []string
 }
@@ -89,6 +91,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.rejected("MAIL before STARTTLS")
 		return errMustStartTLS
 	}
+	if !isASCII(from) {
+		s.rejected("non-ASCII sender without SMTPUTF8")
+		return errNeedsSMTPUTF8
+	}
 	s.from, s.to = from, nil
 	s.setBusy(true)
 	if err := s.ds.Mail(from, opts); err != nil {
@@ -99,6 +105,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if !isASCII(to) {
+		s.rejected("non-ASCII recipient without SMTPUTF8")
+		return errNeedsSMTPUTF8
+	}
 	if !config.AcceptsRecipient(s.b.cfg.AcceptDomains, s.b.cfg.Hostname, to) {
 		s.relayDenied(to)
 		return errRelayDenied
@@ -112,13 +122,20 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 
 func (s *session) Data(r io.Reader) error {
 	defer s.setBusy(false)
+	// BDAT hands over a pipe, from a goroutine of its own, and lifts
+	// go-smtp's line limit itself; DATA needs the wire to do it.
+	var dotCR func() bool
+	if _, chunked := r.(*io.PipeReader); !chunked && s.wire != nil {
+		s.wire.startBody()
+		dotCR = func() bool { return s.wire.bareDotCR }
+	}
 	// go-smtp set the read deadline once, for the DATA command line; give
 	// the whole body the data timeout instead.
 	_ = s.c.Conn().SetReadDeadline(time.Now().Add(s.b.cfg.Limits.DataTimeout.Duration))
 	env := spool.Envelope{
 		From:     s.from,
 		To:       s.to,
-		HELO:     s.c.Hostname(),
+		HELO:     heloForHeader(s.c.Hostname()),
 		Hostname: s.b.cfg.Hostname,
 	}
 	if host, _, err := net.SplitHostPort(s.c.Conn().RemoteAddr().String()); err == nil {
@@ -133,6 +150,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	defer s.b.srv.lineBufs.Put(lb)
 	body := newLineEndingsBuf(r, s.b.cfg.BareLineEndings == config.BareNormalize, lb[:])
+	body.dotCR = dotCR
 	id, ok, err := s.ds.Data(env, body)
 	if err != nil {
 		var se *smtp.SMTPError
@@ -161,6 +179,9 @@ func (s *session) Data(r io.Reader) error {
 }
 
 func (s *session) Reset() {
+	if s.wire != nil {
+		s.wire.endBody()
+	}
 	s.from, s.to = "", nil
 	s.ds.Reset()
 	s.setBusy(false)
@@ -187,3 +208,49 @@ func (s *session) rejected(why string) {
 func (s *session) peer() string {
 	return s.c.Conn().RemoteAddr().String()
 }
+
+// errNeedsSMTPUTF8 refuses internationalised addresses. SMTPUTF8 is
+// neither advertised nor accepted (go-smtp answers the parameter with 504)
+// because what we do with a message cannot promise it: the spool writes
+// the envelope into ASCII headers (Return-Path, X-Original-To), and the
+// next hop a relay hands the message to may not offer SMTPUTF8 either. A
+// permanent 553 5.6.7 (RFC 6531 3.5) tells the sender to downgrade or
+// bounce instead of retrying, and ASCII addresses are refused by nobody.
+var errNeedsSMTPUTF8 = &smtp.SMTPError{
+	Code:         553,
+	EnhancedCode: smtp.EnhancedCode{5, 6, 7},
+	Message:      "Non-ASCII addresses are not accepted here (no SMTPUTF8)",
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// heloForHeader is the EHLO name as Received: and the session log show
+// it: at most maxHeloInHeader bytes of what a host name or address
+// literal may hold, anything else as '?', so a peer cannot add comments,
+// a forged date (";") or line breaks to our trace header.
+func heloForHeader(h string) string {
+	if len(h) > maxHeloInHeader {
+		h = h[:maxHeloInHeader]
+	}
+	b := []byte(h)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '.', c == '-', c == '_', c == '[', c == ']', c == ':':
+		default:
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+// maxHeloInHeader bounds the EHLO name copied into Received: and the
+// session log: a host name is at most 255 bytes (RFC 1035).
+const maxHeloInHeader = 255
