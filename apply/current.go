@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/smtpd/relay"
 	"github.com/smtptls/smtptls/validate"
 )
 
@@ -44,6 +45,9 @@ type Status struct {
 	// NeedsAttention lists, one sentence each, what the admin should act
 	// on; empty when all is well.
 	NeedsAttention []string `json:"needs_attention"`
+	// NextHop is what a session to the relay's next hop found; nil when
+	// the installed delivery is not relay.
+	NextHop *relay.CheckResult `json:"next_hop,omitempty"`
 }
 
 // Current reads the installed configuration, checks it, and asks the
@@ -109,6 +113,10 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		} else {
 			_, st.PreviousProblems = gate(d, pl)
 		}
+	}
+
+	if st.LoadError == "" && st.Settings.RelayMode() {
+		st.NextHop = nextHopStatus(ctx, d, st.Settings, attention)
 	}
 
 	sctx, cancel := context.WithTimeout(ctx, stateTimeout)

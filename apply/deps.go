@@ -9,6 +9,7 @@ import (
 
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/probe"
+	"github.com/smtptls/smtptls/smtpd/relay"
 	"github.com/smtptls/smtptls/validate"
 )
 
@@ -38,6 +39,10 @@ type ListenerState struct {
 	Listen      string    `json:"listen"`
 	Fingerprint string    `json:"fingerprint,omitempty"`
 	Since       time.Time `json:"since"`
+	// NextHop is where the listener relays, "" when it spools.
+	NextHop string `json:"next_hop,omitempty"`
+	// Relay counts relay outcomes since the listener started.
+	Relay relay.Counters `json:"relay"`
 }
 
 // Reloader drives the listener of a config directory. The default talks to
@@ -100,6 +105,9 @@ type Deps struct {
 	// VerifyTimeout bounds each network step of verify; zero means 5 s.
 	VerifyTimeout time.Duration
 	Log           *slog.Logger
+	// CheckNextHop opens and closes a session to the relay's next hop
+	// (verify and status with delivery = relay); relay.Check.
+	CheckNextHop func(ctx context.Context, s config.Settings, timeout time.Duration) relay.CheckResult
 }
 
 func (d Deps) withDefaults() Deps {

@@ -20,6 +20,9 @@ func realDefaults(d *Deps) {
 	if d.Reloader == nil {
 		d.Reloader = smtpdControl{}
 	}
+	if d.CheckNextHop == nil {
+		d.CheckNextHop = checkNextHop
+	}
 }
 
 // probeRunner is the Prober of a real apply: probe.Run against the listener.

@@ -24,7 +24,8 @@ func (c smtpdControl) State(ctx context.Context, dir string) (ListenerState, err
 	if err != nil {
 		return ListenerState{}, notRunning(err)
 	}
-	return ListenerState{Pid: s.Pid, Generation: s.Generation, Mode: s.Mode, Listen: s.Listen, Fingerprint: s.Fingerprint, Since: s.Since}, nil
+	return ListenerState{Pid: s.Pid, Generation: s.Generation, Mode: s.Mode, Listen: s.Listen, Fingerprint: s.Fingerprint, Since: s.Since,
+		NextHop: s.NextHop, Relay: s.Relay}, nil
 }
 
 func (c smtpdControl) Start(ctx context.Context, exe, dir string) (ListenerState, error) {

@@ -26,6 +26,13 @@ type Request struct {
 	// wizard's second confirmation).
 	ConfirmRequired bool
 	DryRun          bool
+	// Delivery, NextHop and NextHopTLS set delivery, relay.next_hop and
+	// relay.tls when not empty; AcceptDomains sets accept_domains when not
+	// nil (an empty list clears it).
+	Delivery      string
+	NextHop       string
+	NextHopTLS    string
+	AcceptDomains []string
 }
 
 // StepName names a step of the transaction, in the order they run.

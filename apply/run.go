@@ -132,6 +132,9 @@ func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.L
 	if req.Listen != "" {
 		s.Listen = req.Listen
 	}
+	if err := setDelivery(req, &s); err != nil {
+		return next, err.Error(), ""
+	}
 	if s.Mode == config.ModeRequired && !req.ConfirmRequired {
 		if !req.DryRun {
 			return next, requiredRefusal, ""

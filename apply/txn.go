@@ -148,6 +148,9 @@ func (t *txn) switchReloadVerify(gen string) Result {
 		return t.crashed(err)
 	}
 	msg, ok = t.verify(listen)
+	if ok {
+		msg, ok = t.verifyNextHop(msg)
+	}
 	if !ok {
 		return t.rollback(StepVerify, msg)
 	}

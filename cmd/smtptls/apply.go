@@ -15,6 +15,8 @@ import (
 const applyUsage = `Usage: smtptls apply --mode disabled|available|required [--cert FILE --key FILE --ca FILE]
                      [--hostname NAME] [--listen ADDR] [--key-passphrase-file FILE]
                      [--config-dir DIR] [--yes] [--dry-run] [--json]
+                     [--delivery maildir|relay] [--next-hop URL] [--accept-domains DOMAINS]
+                     [--next-hop-tls none|may|verify]
 
 Validates, writes a new configuration generation, switches to it atomically,
 reloads the listener (or starts it when none runs) and verifies it with a
@@ -47,6 +49,7 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	yes := fs.Bool("yes", false, "confirm mode required")
 	dryRun := fs.Bool("dry-run", false, "validate and show what would change; write nothing")
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
+	deliveryFlags := addDeliveryFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), applyUsage)
 		fs.PrintDefaults()
@@ -73,6 +76,7 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	}
 	req := apply.Request{ConfigDir: dir, Mode: mode, Hostname: *hostname, Listen: *listen, ConfirmRequired: *yes, DryRun: *dryRun,
 		CertFile: shellQuote(*certFile), KeyFile: shellQuote(*keyFile)}
+	deliveryFlags.setOn(fs, &req)
 	for _, f := range []struct {
 		flag, path string
 		dst        *[]byte

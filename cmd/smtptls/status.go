@@ -105,6 +105,7 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
 	} else {
 		row("listener", paint("31", "not running"))
 	}
+	statusDelivery(row, paint, st)
 	// Newest first, as rollback --to wants them.
 	for i := len(st.Generations) - 1; i >= 0; i-- {
 		g := st.Generations[i]
