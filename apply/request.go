@@ -106,6 +106,9 @@ type Result struct {
 	// Forced is true when --force made live a generation that fails the
 	// gate; Warnings says what was overridden.
 	Forced bool `json:"forced,omitempty"`
+	// Unchanged is true when the request equals the live generation and
+	// the listener serves it: nothing was written.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // Change is one difference between the installed and the new configuration.

@@ -156,22 +156,7 @@ func orNothing(gen string) string {
 // previousGeneration is what a plain rollback returns to: the newest
 // generation before the live one that did not fail.
 func previousGeneration(dir string) (string, error) {
-	gens, err := config.ListGenerations(dir)
-	if err != nil {
-		return "", err
-	}
-	cur := -1
-	for i, g := range gens {
-		if g.Current {
-			cur = i
-		}
-	}
-	for i := cur - 1; i >= 0; i-- {
-		if gens[i].Status != config.StatusFailed {
-			return gens[i].Name, nil
-		}
-	}
-	return "", nil
+	return config.PreviousGeneration(dir)
 }
 
 // pruned reports whether gen is a name the store once used and has since

@@ -1,10 +1,12 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"strings"
 
 	"github.com/smtptls/smtptls/config"
@@ -49,6 +51,14 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 		return *t.res
 	}
 
+	// Nothing to write when the request is what is live and served: a daily
+	// renewal hook must not push the good history out.
+	if !config.Busy(dir) && t.unchanged(old, oldErr, next) {
+		if r, ok := t.alreadyServing(old, next); ok {
+			return r
+		}
+	}
+
 	unlock, ok := t.openLocked()
 	if !ok {
 		return *t.res
@@ -70,6 +80,17 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 		}
 	}
 	t.accept(old, oldErr, next)
+
+	if t.unchanged(old, oldErr, next) {
+		// The same configuration, but the listener does not serve it (down,
+		// or never reloaded): make it serve the generation that holds it,
+		// rather than write a copy.
+		next.Generation = old.Generation
+		t.target = next
+		t.res.Generation = old.Generation
+		t.report(StepWrite, StepSkipped, fmt.Sprintf("nothing to write: generation %s already holds this configuration", old.Generation))
+		return t.switchReloadVerify(old.Generation)
+	}
 
 	if err := t.begin(StepWrite); err != nil {
 		return t.crashed(err)
@@ -277,4 +298,49 @@ func (t *txn) recorded(old config.Loaded, oldErr error) config.Loaded {
 		old.Settings = m.Settings
 	}
 	return old
+}
+
+// unchanged reports whether next is exactly the live generation, as it was
+// written and not failed: applying it again would write a copy.
+func (t *txn) unchanged(old config.Loaded, oldErr error, next config.Loaded) bool {
+	if oldErr != nil || old.Generation == "" {
+		return false
+	}
+	if !reflect.DeepEqual(old.Settings, next.Settings) ||
+		!bytes.Equal(old.CertPEM, next.CertPEM) || !bytes.Equal(old.KeyPEM, next.KeyPEM) ||
+		!bytes.Equal(old.ChainPEM, next.ChainPEM) || !bytes.Equal(old.CAPEM, next.CAPEM) {
+		return false
+	}
+	if config.CheckGeneration(t.dir, old.Generation) != nil {
+		return false
+	}
+	m, err := config.ReadManifest(t.dir, old.Generation)
+	return err != nil || m.Status != config.StatusFailed
+}
+
+// alreadyServing ends an apply of what is live when the listener serves
+// it: nothing is written, and the answer says so.
+func (t *txn) alreadyServing(old, next config.Loaded) (Result, bool) {
+	sctx, cancel := context.WithTimeout(t.ctx, stateTimeout)
+	ls, err := t.d.Reloader.State(sctx, t.dir)
+	cancel()
+	want := leafFingerprint(old.CertPEM)
+	if !old.Settings.Mode.NeedsCertificate() {
+		want = ""
+	}
+	if err != nil || ls.Generation != old.Generation || ls.Fingerprint != want || ls.Mode != string(old.Settings.Mode) {
+		return Result{}, false
+	}
+	if err := t.begin(StepValidate); err != nil {
+		return t.crashed(err), true
+	}
+	next.Generation = old.Generation
+	t.accept(old, nil, next)
+	t.res.Generation = old.Generation
+	t.res.Applied = true
+	t.res.Unchanged = true
+	t.res.Listen = ls.Listen
+	t.res.Message = fmt.Sprintf("already serving this configuration (generation %s): nothing was written", old.Generation)
+	t.report(StepDone, StepOK, "already serving this configuration")
+	return *t.res, true
 }

@@ -364,11 +364,36 @@ func TestCrashAtEveryStep(t *testing.T) {
 func TestKeepsFiveGenerations(t *testing.T) {
 	f := newFixture(t)
 	for i := 0; i < 8; i++ {
-		f.mustApply(f.request(config.ModeAvailable, "a"))
+		f.mustApply(f.request(config.ModeAvailable, string(rune('a'+i))))
 	}
 	gens, _ := config.ListGenerations(f.dir)
 	if len(gens) != config.KeepGenerations {
 		t.Errorf("%d generations kept, want %d", len(gens), config.KeepGenerations)
+	}
+}
+
+func TestSameApplyTwiceWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	first := f.mustApply(f.request(config.ModeAvailable, "a"))
+	r := f.mustApply(f.request(config.ModeAvailable, "a"))
+	if !r.Unchanged || r.Generation != first.Generation || !strings.Contains(r.Message, "already serving this configuration") {
+		t.Errorf("second identical apply: %+v", r)
+	}
+	if gens, _ := config.ListGenerations(f.dir); len(gens) != 1 {
+		t.Errorf("%d generations after two identical applies, want 1", len(gens))
+	}
+	// The listener stopped: the same apply starts it on the same
+	// generation, still without writing one.
+	f.l.Stop(context.Background(), f.dir)
+	r = f.mustApply(f.request(config.ModeAvailable, "a"))
+	if r.Unchanged || r.Generation != first.Generation {
+		t.Errorf("identical apply with the listener down: %+v", r)
+	}
+	if st, ok := f.l.serving(); !ok || st.Generation != first.Generation {
+		t.Errorf("listener after the apply: %+v %v", st, ok)
+	}
+	if gens, _ := config.ListGenerations(f.dir); len(gens) != 1 {
+		t.Errorf("%d generations, want 1", len(gens))
 	}
 }
 

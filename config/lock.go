@@ -112,3 +112,19 @@ func (l *Lock) Unlock() error {
 	l.f = nil
 	return err
 }
+
+// Busy reports whether an apply holds the lock of dir, without taking it
+// or writing anything: a shared lock cannot be had while one holds it
+// exclusively.
+func Busy(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, LockFile))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// KeepGenerations is how many generations a prune keeps (besides the live
-// one and the one it just replaced, which are never pruned).
+// KeepGenerations is how many good (live and verified) generations a prune
+// keeps, besides the live one and the one it just replaced.
 const KeepGenerations = 5
 
 // stagePrefix marks a generation that is still being written. Load never
@@ -232,10 +232,15 @@ func ListGenerations(dir string) ([]Generation, error) {
 	return gens, nil
 }
 
-// Previous names the newest generation older than the live one: what a
-// rollback without --to returns to. "" when there is none.
+// Previous names what a rollback without --to returns to: the newest
+// generation older than the live one that did not fail. "" when none.
 func (s *Store) Previous() (string, error) {
-	gens, err := s.Generations()
+	return PreviousGeneration(s.dir)
+}
+
+// PreviousGeneration is Store.Previous for dir.
+func PreviousGeneration(dir string) (string, error) {
+	gens, err := ListGenerations(dir)
 	if err != nil {
 		return "", err
 	}
@@ -245,10 +250,12 @@ func (s *Store) Previous() (string, error) {
 			cur = i
 		}
 	}
-	if cur <= 0 {
-		return "", nil
+	for i := cur - 1; i >= 0; i-- {
+		if gens[i].Status != StatusFailed {
+			return gens[i].Name, nil
+		}
 	}
-	return gens[cur-1].Name, nil
+	return "", nil
 }
 
 // nextName names a new generation: the time now, and a sequence number one
@@ -398,8 +405,12 @@ func (s *Store) Deactivate() error {
 	return syncDir(s.dir)
 }
 
-// Prune removes all but the newest KeepGenerations generations. The live
-// generation and those named in keep survive regardless.
+// Prune keeps the history that matters: the newest KeepGenerations
+// generations that were live and verified (or written before manifests
+// existed, when every kept generation had been live), the newest one that
+// failed or was never verified (so status can show what went wrong), the
+// live one and those named in keep. Everything else goes, failed ones
+// first by construction: they never count toward the good ones kept.
 func (s *Store) Prune(keep ...string) error {
 	gens, err := s.Generations()
 	if err != nil {
@@ -409,9 +420,24 @@ func (s *Store) Prune(keep ...string) error {
 	for _, k := range keep {
 		protect[k] = true
 	}
+	good, bad := 0, 0
+	for i := len(gens) - 1; i >= 0; i-- {
+		switch gens[i].Status {
+		case StatusVerified, "":
+			good++
+			if good <= KeepGenerations {
+				protect[gens[i].Name] = true
+			}
+		default:
+			bad++
+			if bad <= 1 {
+				protect[gens[i].Name] = true
+			}
+		}
+	}
 	removed := false
-	for i, g := range gens {
-		if i >= len(gens)-KeepGenerations || g.Current || protect[g.Name] {
+	for _, g := range gens {
+		if g.Current || protect[g.Name] {
 			continue
 		}
 		doomed := filepath.Join(s.gensDir(), removePrefix+g.Name)

@@ -279,6 +279,9 @@ func TestPruneKeepsFiveAndTheProtected(t *testing.T) {
 	var gens []string
 	for i := 0; i < 9; i++ {
 		gens = append(gens, stageActivate(t, s, ModeAvailable, "g"))
+		if err := s.Mark(gens[i], StatusVerified, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Roll back to the second: it is current and must survive; the first is
 	// protected as "the one just replaced".
@@ -310,5 +313,38 @@ func TestSequenceOrdersGenerationsWhenTheClockGoesBack(t *testing.T) {
 	}
 	if prev, _ := s.Previous(); prev != first {
 		t.Errorf("previous = %q, want %s", prev, first)
+	}
+}
+
+func TestPruneDropsFailedGenerationsBeforeGoodOnes(t *testing.T) {
+	s, _ := openTestStore(t)
+	var good []string
+	for i := 0; i < 3; i++ {
+		good = append(good, stageActivate(t, s, ModeAvailable, "g"))
+		s.Mark(good[i], StatusVerified, "")
+	}
+	var failed []string
+	for i := 0; i < 6; i++ {
+		g := stageActivate(t, s, ModeAvailable, "f")
+		s.Mark(g, StatusFailed, "verify failed")
+		failed = append(failed, g)
+		if err := s.Activate(good[2]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Prune(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, _ := s.Generations()
+	var names []string
+	for _, g := range left {
+		names = append(names, g.Name)
+	}
+	want := append(append([]string{}, good...), failed[5])
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("after six failed applies:\n got %v\nwant %v (every good one, and only the newest failure)", names, want)
+	}
+	if left[3].Status != StatusFailed || left[3].Reason != "verify failed" {
+		t.Errorf("the failed generation is listed as %+v", left[3])
 	}
 }

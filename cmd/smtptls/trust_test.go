@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,5 +264,72 @@ func TestTrustHandEditsAreDetected(t *testing.T) {
 	out, errOut, code = a.run("status", "--config-dir", a.dir)
 	if code != exitFail || !strings.Contains(out, "max_recipients") {
 		t.Errorf("status with a negative limit: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// Finding 3 and the renewal-hook story: a daily hook runs the same apply;
+// it must leave one generation, and failed applies must never push the
+// good ones out or be what a plain rollback picks.
+func TestTrustRenewalHookKeepsTheGoodHistory(t *testing.T) {
+	a := newApplyEnv(t)
+	one, two, bad := writePKI(t, "one"), writePKI(t, "two"), writePKI(t, "bad")
+	for i := 0; i < 10; i++ {
+		out, errOut, code := a.run(a.applyArgs("available", one)...)
+		if code != exitOK {
+			t.Fatalf("hook run %d: exit %d\n%s%s", i, code, out, errOut)
+		}
+		if i > 0 && !strings.Contains(out, "already serving this configuration") {
+			t.Errorf("hook run %d does not say it changed nothing:\n%s", i, out)
+		}
+	}
+	if gens, _ := config.ListGenerations(a.dir); len(gens) != 1 {
+		t.Fatalf("%d generations after ten identical applies, want 1", len(gens))
+	}
+	good, _ := config.CurrentGeneration(a.dir)
+	if o, e, code := a.run(a.applyArgs("available", two)...); code != exitOK {
+		t.Fatalf("apply two: exit %d\n%s%s", code, o, e)
+	}
+	live, _ := config.CurrentGeneration(a.dir)
+
+	// Five applies that fail: the listener cannot bind the new address.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for i := 0; i < 5; i++ {
+		args := a.applyArgs("available", bad)
+		for j, v := range args {
+			if v == "--listen" {
+				args[j+1] = busy.Addr().String()
+			}
+		}
+		if out, errOut, code := a.run(args...); code != exitFail || !strings.Contains(out, "rolled back") {
+			t.Fatalf("failed apply %d: exit %d\n%s%s", i, code, out, errOut)
+		}
+	}
+	out, _, _ := a.run("status", "--config-dir", a.dir)
+	if !strings.Contains(out, "failed, rolled back") || !strings.Contains(out, good) || !strings.Contains(out, good+" (smtptls rollback)") {
+		t.Errorf("status does not list the failure and the good history:\n%s", out)
+	}
+	gens, _ := config.ListGenerations(a.dir)
+	failed := 0
+	for _, g := range gens {
+		if g.Status == config.StatusFailed {
+			failed++
+		}
+	}
+	if failed != 1 || len(gens) != 3 {
+		t.Errorf("generations after five failures: %+v, want the two good ones and the newest failure", gens)
+	}
+	out, errOut, code := a.run("rollback", "--config-dir", a.dir)
+	if code != exitOK {
+		t.Fatalf("rollback: exit %d\n%s%s", code, out, errOut)
+	}
+	if cur, _ := config.CurrentGeneration(a.dir); cur != good {
+		t.Errorf("plain rollback from %s went to %s, want the last good one %s", live, cur, good)
+	}
+	if got := opensslServed(t, a.listen(), one.ca, one.name); got != one.fp {
+		t.Errorf("after the rollback the listener serves %s, want %s", got, one.fp)
 	}
 }
