@@ -25,6 +25,9 @@ type certInfo struct {
 
 	selfOnce sync.Once
 	self     bool
+	// sigBy caches signedBy: issuer SHA-256 → whether its key signed this.
+	sigMu sync.Mutex
+	sigBy map[string]bool
 }
 
 func newCertInfo(c *x509.Certificate, f Field, line int) *certInfo {

@@ -3,8 +3,10 @@ package validate
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 )
 
@@ -33,12 +35,12 @@ func damagedCerts(leaf *certInfo, all []*certInfo) map[*certInfo]bool {
 		case p == c:
 			// A root: named as its own issuer, with its own key id, yet
 			// its signature does not hold.
-			if !c.selfSigned() {
+			if !signedBy(c, c) {
 				bad[c] = true
 			}
 			return bad
 		}
-		if intact(p, all) && p.Cert.CheckSignature(c.Cert.SignatureAlgorithm, c.Cert.RawTBSCertificate, c.Cert.Signature) != nil {
+		if intact(p, all) && !signedBy(c, p) {
 			bad[c] = true
 		}
 		c = p
@@ -76,14 +78,33 @@ func issuerOf(c *certInfo, all []*certInfo) *certInfo {
 // intact reports whether p's own signature holds: a root signed by
 // itself, or a CA certificate signed by a pasted issuer.
 func intact(p *certInfo, all []*certInfo) bool {
-	if p.selfSigned() {
+	if p.selfSigned() || signedBy(p, p) {
 		return true
 	}
 	q := issuerOf(p, all)
 	if q == nil || q == p {
 		return false
 	}
-	return q.Cert.CheckSignature(p.Cert.SignatureAlgorithm, p.Cert.RawTBSCertificate, p.Cert.Signature) == nil
+	return signedBy(p, q)
+}
+
+// signedBy reports whether p's key signed c, whatever the algorithm's
+// strength (a SHA-1 signature is reported on its own, not as damage). The
+// answer is kept on c: parsed certificates are cached between checks.
+func signedBy(c, p *certInfo) bool {
+	c.sigMu.Lock()
+	defer c.sigMu.Unlock()
+	if ok, known := c.sigBy[p.SHA256]; known {
+		return ok
+	}
+	err := p.Cert.CheckSignature(c.Cert.SignatureAlgorithm, c.Cert.RawTBSCertificate, c.Cert.Signature)
+	var insecure x509.InsecureAlgorithmError
+	ok := err == nil || errors.As(err, &insecure)
+	if c.sigBy == nil {
+		c.sigBy = map[string]bool{}
+	}
+	c.sigBy[p.SHA256] = ok
+	return ok
 }
 
 func damagedCertDiag(c *certInfo) Diagnostic {
