@@ -57,6 +57,9 @@ type Deps struct {
 	Now           func() time.Time
 	// Listen and Hostname override the installed settings (setup flags).
 	Listen, Hostname string
+	// Bind tries to listen on addr and lets go at once, to check a listen
+	// address before apply; nil binds for real (tests may replace it).
+	Bind func(addr string) error
 	// VerifyCommand builds the command an admin can re-run to verify.
 	VerifyCommand func(listen, hostname string, mode config.Mode) string
 }

@@ -34,6 +34,9 @@ type fieldCheckedMsg struct {
 	// extra holds findings of the full check that belong on this screen:
 	// the key that does not match the certificate, the missing intermediate.
 	extra []validate.Diagnostic
+	// host is the host name the wizard chose for this certificate, when
+	// the choice is still the wizard's ("" otherwise).
+	host string
 }
 
 func stepOfField(f validate.Field) step {
@@ -156,6 +159,12 @@ func (fs *fieldScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		}
 		fs.checking, fs.checked = false, true
 		fs.res, fs.extra = msg.res, msg.extra
+		if msg.host != "" && fs.s.hostSource.auto() {
+			fs.s.hostname, fs.s.hostSource = msg.host, hostCert
+			if msg.host == fs.s.machineName {
+				fs.s.hostSource = hostMachine
+			}
+		}
 		fs.results++
 		if fs.gotoFault {
 			fs.gotoFault = false
@@ -268,11 +277,22 @@ func (fs *fieldScreen) check(seq int) tea.Cmd {
 		Passphrase:  append([]byte(nil), fs.s.passphrase...),
 		Now:         fs.Now(),
 	}
+	auto, machine := fs.s.hostSource.auto(), fs.s.machineName
 	return func() tea.Msg {
 		out := fieldCheckedMsg{field: field, seq: seq}
 		switch field {
 		case validate.FieldCertificate:
-			out.res = c.Certificate(text, in.Hostname, in.Now)
+			host := in.Hostname
+			if auto && machine != "" {
+				// The machine's name if the certificate covers it, else
+				// the certificate's own first name.
+				host = machine
+				if sum := c.Check(validate.Input{Certificate: text, Hostname: machine, Now: in.Now}).Summary; sum != nil {
+					host = firstNonEmpty(chooseHost(machine, sum.SANs, sum.HostnameMatch), machine)
+				}
+				out.host = host
+			}
+			out.res = c.Certificate(text, host, in.Now)
 		case validate.FieldKey:
 			out.res = c.Key(text, in.Passphrase)
 			if strings.TrimSpace(in.Certificate) != "" && strings.TrimSpace(text) != "" && out.res.OK() {
@@ -428,8 +448,8 @@ func (fs *fieldScreen) computeResultLines() []string {
 			continue
 		}
 		add(st.Err.Render, "✗ ", lineRef(d)+d.Message)
-		if d.Hint != "" {
-			add(st.Text.Render, "  ", d.Hint)
+		if h := fs.s.hint(d); h != "" {
+			add(st.Text.Render, "  ", h)
 		}
 	}
 	for _, r := range fs.res.Recognised {
@@ -454,7 +474,7 @@ func (fs *fieldScreen) computeResultLines() []string {
 		}
 		switch d.Severity {
 		case validate.SevWarning:
-			add(st.Warn.Render, "! ", lineRef(d)+d.Message+" "+d.Hint)
+			add(st.Warn.Render, "! ", lineRef(d)+d.Message+" "+fs.s.hint(d))
 		case validate.SevInfo:
 			if d.Code == validate.CodeKeyEncrypted && fs.passAccepted() {
 				continue

@@ -85,6 +85,8 @@ type harness struct {
 	deferred []tea.Msg // timers not yet fired
 	quit     bool
 	dir      string
+	// hostFlag is what --hostname would give ("" for none).
+	hostFlag string
 }
 
 func newHarness(t testing.TB) *harness {
@@ -98,6 +100,7 @@ func newHarness(t testing.TB) *harness {
 func (h *harness) deps() Deps {
 	return Deps{
 		ConfigDir: h.dir,
+		Hostname:  h.hostFlag,
 		Checker:   validate.NewChecker(nil),
 		Now:       h.clk.Now,
 		Installed: func(context.Context) (Installed, error) { return h.installed, nil },

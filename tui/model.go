@@ -23,6 +23,10 @@ type shared struct {
 	// requiredConfirmed is the second confirmation Required mode needs.
 	requiredConfirmed bool
 	hostname, listen  string
+	// hostSource: where hostname came from; machineName: this machine's
+	// name, for saying why another was chosen.
+	hostSource        hostSource
+	machineName       string
 	passphrase        []byte
 	cert, key, bundle *PasteField
 	// keepMaterial: apply the installed certificate material again (the
@@ -241,6 +245,14 @@ func (m *Model) start(msg installedMsg) tea.Cmd {
 		set = config.DefaultSettings(false, "localhost")
 	}
 	s.hostname = firstNonEmpty(s.deps.Hostname, set.Hostname)
+	switch {
+	case s.deps.Hostname != "":
+		s.hostSource = hostEntered
+	case msg.in.Loaded.Generation != "":
+		s.hostSource = hostInstalled
+	default:
+		s.hostSource, s.machineName = hostMachine, set.Hostname
+	}
 	s.listen = firstNonEmpty(s.deps.Listen, set.Listen)
 	if set.Mode.NeedsCertificate() {
 		s.mode = set.Mode
@@ -380,11 +392,38 @@ func (m *Model) view() string {
 		helpLine = m.c.Help.ShortHelpView([]key.Binding{withHelp(m.c.Keys.Help, "?/esc", "close")})
 	default:
 		body = sc.View()
-		helpLine = m.c.Help.ShortHelpView(append(sc.ShortHelp(), m.c.Keys.Help))
+		helpLine = m.helpLine(sc.ShortHelp())
 	}
 	bodyH := max(h-chromeLines, 1)
 	body = fitLines(body, w, bodyH)
 	return truncateLine(title, w) + "\n\n" + body + "\n\n" + truncateLine(helpLine, w)
+}
+
+// helpLine is the screen's keys with "? all keys" always at the end: when
+// the keys do not fit, those that do are shown and ? lists the rest.
+func (m *Model) helpLine(keys []key.Binding) string {
+	st, sep := m.c.Styles, m.c.Help.ShortSeparator
+	last := st.HelpKey.Render("?") + " " + st.HelpDesc.Render("all keys")
+	room := m.c.Width - ansiWidth(sep) - ansiWidth(last)
+	line := ""
+	for _, k := range keys {
+		if !k.Enabled() {
+			continue
+		}
+		item := st.HelpKey.Render(k.Help().Key) + " " + st.HelpDesc.Render(k.Help().Desc)
+		if line != "" {
+			item = st.HelpSep.Render(sep) + item
+		}
+		if ansiWidth(line+item) > room {
+			line += st.HelpSep.Render(" …")
+			break
+		}
+		line += item
+	}
+	if line == "" {
+		return last
+	}
+	return line + st.HelpSep.Render(sep) + last
 }
 
 func (m *Model) quitDialog() string {

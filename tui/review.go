@@ -38,10 +38,12 @@ type reviewScreen struct {
 	checking bool
 	rep      *validate.Report
 	preview  *apply.Result
-	editHost bool
-	host     textinput.Model
-	note     string
-	w, h     int
+	// edit is the setting being edited in the one-line prompt, if any.
+	edit    editKind
+	host    textinput.Model
+	editErr string
+	note    string
+	w, h    int
 }
 
 func newReviewScreen(c *Common, s *shared) *reviewScreen {
@@ -49,11 +51,19 @@ func newReviewScreen(c *Common, s *shared) *reviewScreen {
 	r.vp.KeyMap = viewport.KeyMap{} // scrolling keys come from our key map
 	r.host = textinput.New()
 	r.host.Cursor.SetMode(cursor.CursorStatic) // no blink timer: fewer redraws over SSH
-	r.host.Prompt = "Host name: "
 	return r
 }
 
-func (r *reviewScreen) Editing() bool { return r.editHost }
+// editKind is the setting the review's prompt edits.
+type editKind int
+
+const (
+	editNone editKind = iota
+	editHost
+	editListen
+)
+
+func (r *reviewScreen) Editing() bool { return r.edit != editNone }
 
 func (r *reviewScreen) SetSize(w, h int) {
 	r.w, r.h = w, h
@@ -120,8 +130,8 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		r.note = msg.String()
 		return stay, nil
 	case tea.KeyMsg:
-		if r.editHost {
-			return r.updateHost(msg)
+		if r.edit != editNone {
+			return r.updateEdit(msg)
 		}
 		if !r.Bindable(msg) {
 			return stay, nil
@@ -143,10 +153,9 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			}
 			return goTo(stepApply), nil
 		case key.Matches(msg, k.EditHost) && r.s.mode.NeedsCertificate():
-			r.editHost = true
-			r.host.SetValue(r.s.hostname)
-			r.host.CursorEnd()
-			return stay, r.host.Focus()
+			return stay, r.startEdit(editHost, "Host name: ", r.s.hostname)
+		case key.Matches(msg, k.EditListen):
+			return stay, r.startEdit(editListen, "Listen on: ", r.s.listen)
 		case key.Matches(msg, k.CopyTLSA) && r.rep != nil && r.rep.Summary != nil:
 			return stay, copyCmd(r.s.deps.Copy, "TLSA record", r.tlsaRecord())
 		case scroll(&r.vp, msg, k):
@@ -155,23 +164,45 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 	return stay, nil
 }
 
-func (r *reviewScreen) updateHost(k tea.KeyMsg) (nav, tea.Cmd) {
+func (r *reviewScreen) startEdit(k editKind, prompt, value string) tea.Cmd {
+	r.edit, r.editErr = k, ""
+	r.host.Prompt = prompt
+	r.host.SetValue(value)
+	r.host.CursorEnd()
+	return r.host.Focus()
+}
+
+func (r *reviewScreen) updateEdit(k tea.KeyMsg) (nav, tea.Cmd) {
 	switch k.Type {
 	case tea.KeyEnter:
 		if k.Paste || r.Burst {
 			return stay, nil
 		}
-		if v := strings.TrimSpace(r.host.Value()); v != "" {
-			r.s.hostname = v
+		v := strings.TrimSpace(r.host.Value())
+		switch {
+		case v == "":
+		case r.edit == editHost:
+			if v != r.s.hostname {
+				r.s.hostname, r.s.hostSource = v, hostEntered
+			}
+		case r.edit == editListen:
+			if v != r.s.listen {
+				if err := r.s.checkListen(v); err != nil {
+					r.editErr = err.Error()
+					return stay, nil
+				}
+				r.s.listen = v
+			}
 		}
-		r.editHost = false
+		r.edit, r.editErr = editNone, ""
 		r.host.Blur()
 		return stay, r.check()
 	case tea.KeyEsc:
-		r.editHost = false
+		r.edit, r.editErr = editNone, ""
 		r.host.Blur()
 		return stay, nil
 	}
+	r.editErr = ""
 	var cmd tea.Cmd
 	r.host, cmd = r.host.Update(k)
 	return stay, cmd
@@ -222,7 +253,7 @@ func (r *reviewScreen) content() string {
 		fmt.Fprintf(&b, "%-13s %s\n", label, strings.ReplaceAll(ansi.Wrap(val, max(r.w-14, 12), " "), "\n", "\n"+strings.Repeat(" ", 14)))
 	}
 	row("Mode", modeLine[r.s.mode])
-	row("Listen on", r.s.listen)
+	row("Listen on", r.s.listen+st.Muted.Render("  (l to edit)"))
 	if !r.s.mode.NeedsCertificate() {
 		b.WriteString("\n" + st.Warn.Render("! STARTTLS will not be offered: mail and any passwords in it travel in plain text.") + "\n")
 		r.writeChanges(&b)
@@ -243,10 +274,11 @@ func (r *reviewScreen) content() string {
 		} else {
 			host += st.Warn.Render("  ! the certificate does not cover this name")
 		}
-		row("Host name", host+st.Muted.Render("  (h to edit)"))
+		row("Host name", host)
 	} else {
-		row("Host name", r.s.hostname+st.Muted.Render("  (h to edit)"))
+		row("Host name", r.s.hostname)
 	}
+	row("", st.Muted.Render("("+r.s.hostWhy()+"; h to edit)"))
 	var errs, warns, infos []validate.Diagnostic
 	for _, d := range rep.Diagnostics {
 		switch d.Severity {
@@ -325,8 +357,8 @@ func (r *reviewScreen) diag(b *strings.Builder, mark string, d validate.Diagnost
 	}
 	text := wrap(d.Message+" ("+where+")", r.w-4)
 	b.WriteString("  " + mark + strings.ReplaceAll(text, "\n", "\n    ") + "\n")
-	if d.Hint != "" {
-		b.WriteString("    " + strings.ReplaceAll(wrap(d.Hint, r.w-4), "\n", "\n    ") + "\n")
+	if h := r.s.hint(d); h != "" {
+		b.WriteString("    " + strings.ReplaceAll(wrap(h, r.w-4), "\n", "\n    ") + "\n")
 	}
 }
 
@@ -361,8 +393,11 @@ func (r *reviewScreen) View() string {
 	st := r.Styles
 	var foot string
 	switch {
-	case r.editHost:
+	case r.edit != editNone:
 		foot = r.host.View()
+		if r.editErr != "" {
+			foot += "\n" + st.Err.Render("✗ "+r.editErr)
+		}
 	case r.note != "":
 		foot = st.Muted.Render(r.note)
 	case r.checking:
@@ -386,21 +421,32 @@ func (r *reviewScreen) View() string {
 
 func (r *reviewScreen) ShortHelp() []key.Binding {
 	k := r.Keys
-	if r.editHost {
+	if r.edit != editNone {
 		return []key.Binding{withHelp(k.Choose, "enter", "save"), withHelp(k.Back, "esc", "cancel")}
 	}
 	apply := k.Apply
 	if _, blocked := r.blockedBy(); blocked {
 		apply = withHelp(k.Apply, "enter", "go fix")
 	}
-	hs := []key.Binding{apply, k.Back, withHelp(k.Down, "↑/↓", "scroll")}
+	// Short words, so all of them fit in 80 columns; ? spells them out.
+	hs := []key.Binding{apply, k.Back, withHelp(k.Down, "↑↓", "scroll"), withHelp(k.EditListen, "l", "listen")}
 	if r.s.mode.NeedsCertificate() {
-		hs = append(hs, k.EditHost, k.CopyTLSA)
+		hs = append(hs, withHelp(k.EditHost, "h", "host"))
+		if r.rep != nil && r.rep.Summary != nil && r.rep.Summary.TLSA != "" {
+			hs = append(hs, withHelp(k.CopyTLSA, "t", "copy"))
+		}
 	}
 	return hs
 }
 
 func (r *reviewScreen) FullHelp() [][]key.Binding {
 	k := r.Keys
-	return [][]key.Binding{{k.Apply, k.Back, k.EditHost, k.CopyTLSA}, {k.Up, k.Down, k.PageUp, k.PageDn}}
+	first := []key.Binding{k.Apply, k.Back, k.EditListen}
+	if r.s.mode.NeedsCertificate() {
+		first = append(first, k.EditHost)
+		if r.rep != nil && r.rep.Summary != nil && r.rep.Summary.TLSA != "" {
+			first = append(first, k.CopyTLSA)
+		}
+	}
+	return [][]key.Binding{first, {k.Up, k.Down, k.PageUp, k.PageDn}}
 }

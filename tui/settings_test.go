@@ -1,0 +1,107 @@
+package tui
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/smtptls/smtptls/config"
+)
+
+// The listen address is set on the review with l, like the host name with
+// h: checked as it is entered, and what apply is asked to use.
+func TestListenAddressIsEditedOnTheReview(t *testing.T) {
+	h := newHarness(t)
+	h.installed.Loaded.Settings = config.DefaultSettings(true, "mail.example.test") // root: :25
+	h.start(80, 24)
+	h.fillAll()
+	h.wantView("Listen on     :25")
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+
+	h.press("l")
+	h.wantView("Listen on: :25")
+	for _, tc := range []struct{ typed, says string }{
+		{"mail.example.test", "not an address to listen on"},
+		{"127.0.0.1:99999", "no valid port"},
+		{busy.Addr().String(), "something else already listens on"},
+	} {
+		h.press("ctrl+u")
+		h.press(tc.typed, "enter")
+		h.wantView(tc.says, "Listen on: "+tc.typed)
+	}
+	h.press("ctrl+u")
+	h.press(freeAddr, "enter")
+	h.wantNotView("Listen on: ")
+	h.wantView("Listen on     " + freeAddr)
+	h.press("enter")
+	h.wantScreen("Result")
+	if len(h.requests) != 1 || h.requests[0].Listen != freeAddr {
+		t.Fatalf("apply was asked for %+v, want listen %s", h.requests, freeAddr)
+	}
+}
+
+// The host name: the installed one, else this machine's name when the
+// certificate covers it, else the certificate's first name; the screen
+// says which and why, and speaks of a name "you entered" only when one was.
+func TestHostNameDefaultsToANameTheCertificateCovers(t *testing.T) {
+	for _, tc := range []struct {
+		name, machine, flag string
+		installed           bool
+		want, why           string
+		mismatch            bool
+	}{
+		{name: "machine name not on the certificate", machine: "vm", want: "mail.example.test", why: "the certificate's first name; this machine's name, vm, is not on it"},
+		{name: "machine name on the certificate", machine: "smtp.example.test", want: "smtp.example.test", why: "this machine's name"},
+		{name: "installed", machine: "vm", installed: true, want: "mail.example.test", why: "the installed setting"},
+		{name: "entered", machine: "vm", flag: "vm.example.test", want: "vm.example.test", why: "entered", mismatch: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.installed.Loaded.Settings.Hostname = tc.machine
+			if tc.installed {
+				h.installed = installedFixture(t, h.dir, pki(t, "leaf.pem"), pki(t, "leaf.key"))
+			}
+			h.hostFlag = tc.flag
+			h.start(80, 40)
+			h.toCert()
+			h.press("ctrl+u")
+			h.paste(pki(t, "leaf.pem"))
+			cert := h.view()
+			h.press("tab", "ctrl+u")
+			h.paste(pki(t, "leaf.key"))
+			h.press("tab", "ctrl+u")
+			h.paste(pki(t, "bundle.pem"))
+			h.press("tab")
+			h.wantScreen("Review")
+			if h.m.Hostname() != tc.want {
+				t.Fatalf("host name %q, want %q", h.m.Hostname(), tc.want)
+			}
+			review := h.view()
+			all := noSpace(joinLines(cert + review))
+			if !strings.Contains(all, noSpace("("+tc.why+"; h to edit)")) {
+				t.Fatalf("the review does not say why (%s):\n%s", tc.why, review)
+			}
+			if !strings.Contains(all, "._tcp."+tc.want+".") {
+				h.press("pgdown")
+				if !strings.Contains(joinLines(h.view()), "._tcp."+tc.want+".") {
+					t.Fatalf("the TLSA record is not for %s:\n%s", tc.want, h.view())
+				}
+			}
+			entered := strings.Contains(all, noSpace("host name you entered"))
+			if entered != tc.mismatch {
+				t.Fatalf("\"the host name you entered\" shown: %v, want %v:\n%s\n%s", entered, tc.mismatch, cert, review)
+			}
+		})
+	}
+}
