@@ -28,6 +28,8 @@ type Status struct {
 	Summary     *validate.Summary     `json:"certificate,omitempty"`
 	Diagnostics []validate.Diagnostic `json:"diagnostics,omitempty"`
 
+	// Target is what the configuration is made live on: bundled or postfix.
+	Target   string         `json:"target"`
 	Running  bool           `json:"running"`
 	Listener *ListenerState `json:"listener,omitempty"`
 	// ServesInstalled: the listener serves the live generation and its
@@ -119,42 +121,19 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		st.NextHop = nextHopStatus(ctx, d, st.Settings, attention)
 	}
 
-	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
-	defer cancel()
-	ls, err := d.Reloader.State(sctx, dir)
-	switch {
-	case errors.Is(err, ErrNotRunning):
-		if st.LoadError == "" && len(st.Problems) == 0 {
-			attention("the listener is not running: start it with `smtptls serve --detach`")
-		} else {
-			attention("the listener is not running, and the installed configuration must be put right before it is started (see above)")
-		}
-	case err != nil:
-		attention("the listener cannot be asked what it serves: %v", err)
-	default:
-		st.Running = true
-		st.Listener = &ls
-		if st.LoadError == "" {
-			want := st.Fingerprint
-			if !st.Settings.Mode.NeedsCertificate() {
-				want = "" // disabled keeps the certificate on disk but serves none
-			}
-			st.ServesInstalled = ls.Generation == st.Generation && ls.Fingerprint == want && ls.Mode == string(st.Settings.Mode)
-			switch {
-			case st.ServesInstalled:
-			case len(st.Problems) == 0:
-				attention("the listener serves %s but %s is installed: run `smtptls reload` (a renewal that was never reloaded looks like this)",
-					describeServed(ls.Generation, ls.Mode, ls.Fingerprint), describeServed(st.Generation, string(st.Settings.Mode), want))
-			default:
-				way := "apply a good configuration with `smtptls apply`"
-				if ls.Generation != "" && ls.Generation != st.Generation && config.ValidGenerationName(ls.Generation) {
-					way += fmt.Sprintf(", or return to what is served with `smtptls rollback --to %s`", ls.Generation)
-				}
-				attention("the listener serves %s; the installed %s must not be loaded (see above): %s",
-					describeServed(ls.Generation, ls.Mode, ls.Fingerprint), describeServed(st.Generation, string(st.Settings.Mode), want), way)
-			}
-		}
+	tgt, err := targetFor(d, dir, st.Settings, "")
+	if err != nil {
+		attention("%v", err)
+		return st, nil
 	}
+	st.Target = tgt.Name()
+	installed := config.Loaded{Dir: dir, Generation: st.Generation, Settings: st.Settings}
+	if st.LoadError == "" {
+		installed = l
+	}
+	ts := tgt.Status(ctx, installed, st.LoadError == "", len(st.Problems) == 0)
+	st.Running, st.Listener, st.ServesInstalled = ts.Running, ts.Listener, ts.ServesInstalled
+	st.NeedsAttention = append(st.NeedsAttention, ts.Attention...)
 	return st, nil
 }
 

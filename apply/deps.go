@@ -108,7 +108,17 @@ type Deps struct {
 	// CheckNextHop opens and closes a session to the relay's next hop
 	// (verify and status with delivery = relay); relay.Check.
 	CheckNextHop func(ctx context.Context, s config.Settings, timeout time.Duration) relay.CheckResult
+	// PostfixTools names postconf and postfix for a Postfix target; empty
+	// finds them in PATH or /usr/sbin.
+	PostfixTools PostfixTools
+	// PostfixExtra are main.cf parameters written with smtptls's own in the
+	// same postconf -e call and restored with them: a test hook to make
+	// Postfix fail its check or reload.
+	PostfixExtra map[string]string
 }
+
+// PostfixTools are the Postfix commands a Postfix target runs.
+type PostfixTools struct{ Postconf, Postfix string }
 
 func (d Deps) withDefaults() Deps {
 	if d.Now == nil {

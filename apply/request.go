@@ -33,6 +33,13 @@ type Request struct {
 	NextHop       string
 	NextHopTLS    string
 	AcceptDomains []string
+	// Target is config.TargetBundled or config.TargetPostfix; "" keeps the
+	// installed one. PostfixDir is the Postfix config directory ("" keeps
+	// the installed one, else /etc/postfix). For a Postfix target, Listen
+	// only says where to verify: Postfix's own configuration says where it
+	// listens.
+	Target     string
+	PostfixDir string
 }
 
 // StepName names a step of the transaction, in the order they run.

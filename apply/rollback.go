@@ -66,6 +66,9 @@ func RollbackWith(ctx context.Context, d Deps, req RollbackRequest, progress fun
 	if r.FailedStep != "" {
 		return r
 	}
+	if _, ok := t.prepare(); !ok {
+		return t.fail(StepSwitch, t.res.Message+"; nothing was switched")
+	}
 	return t.switchReloadVerify(t.res.Generation)
 }
 
@@ -83,9 +86,11 @@ func (t *txn) rollbackChecks(req RollbackRequest) Result {
 	t.res.Previous = cur
 	var old config.Loaded
 	var oldErr error = errors.New("nothing applied")
+	t.prevLoaded.Generation = cur
 	if cur != "" {
 		if old, oldErr = config.LoadGeneration(t.dir, cur, d.Host); oldErr == nil {
 			t.prevFP = leafFingerprint(old.CertPEM)
+			t.prevLoaded = old
 		}
 	}
 	toGen := req.To

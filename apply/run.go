@@ -47,6 +47,13 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 		}
 		t.accept(old, oldErr, next)
 		t.res.Changes = diff(t.recorded(old, oldErr), oldErr, next)
+		if plan, ok := t.prepare(); ok {
+			t.res.Changes = append(t.res.Changes, plan.Changes...)
+		} else {
+			// A preview still shows what it can; the real apply refuses.
+			t.res.Warnings = append(t.res.Warnings, "applying will be refused: "+t.res.Message)
+			t.res.EnvironmentError = false
+		}
 		t.res.Message = dryRunMessage(t.res.Changes)
 		return *t.res
 	}
@@ -80,6 +87,10 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 		}
 	}
 	t.accept(old, oldErr, next)
+	plan, ok := t.prepare()
+	if !ok {
+		return t.fail(StepWrite, t.res.Message+"; nothing was written")
+	}
 
 	if t.unchanged(old, oldErr, next) {
 		// The same configuration, but the listener does not serve it (down,
@@ -95,7 +106,9 @@ func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 	if err := t.begin(StepWrite); err != nil {
 		return t.crashed(err)
 	}
-	gen, err := t.store.Stage(next.Settings, config.MaterialOf(next))
+	m := config.MaterialOf(next)
+	m.TargetFiles = plan.Files
+	gen, err := t.store.Stage(next.Settings, m)
 	if err != nil {
 		t.res.EnvironmentError = true
 		return t.fail(StepWrite, fmt.Sprintf("writing the new generation failed (nothing was switched): %v", err))
@@ -121,6 +134,7 @@ func (t *txn) accept(old config.Loaded, oldErr error, next config.Loaded) {
 	if oldErr == nil {
 		t.prev = old.Generation
 		t.prevFP = leafFingerprint(old.CertPEM)
+		t.prevLoaded = old
 		t.res.Previous = old.Generation
 	}
 	t.target = next
@@ -150,7 +164,17 @@ func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.L
 	if req.Hostname != "" {
 		s.Hostname = req.Hostname
 	}
-	if req.Listen != "" {
+	if req.Target != "" {
+		s.Target = req.Target
+	}
+	if req.PostfixDir != "" {
+		s.Postfix.ConfigDir = req.PostfixDir
+	}
+	switch {
+	case req.Listen == "":
+	case s.TargetName() == config.TargetPostfix:
+		t.verifyAt = req.Listen
+	default:
 		s.Listen = req.Listen
 	}
 	if err := setDelivery(req, &s); err != nil {
@@ -239,6 +263,9 @@ func countErrors(r validate.Report) int {
 func (t *txn) validateDetail() string {
 	s := t.target.Settings
 	parts := []string{fmt.Sprintf("mode %s, host %s, listen %s", s.Mode, s.Hostname, s.Listen)}
+	if s.TargetName() == config.TargetPostfix {
+		parts[0] = fmt.Sprintf("mode %s, host %s, target Postfix in %s", s.Mode, s.Hostname, s.PostfixDir())
+	}
 	if sum := t.res.Validation.Summary; sum != nil {
 		parts = append(parts, fmt.Sprintf("certificate %s, expires %s (%d days)", sum.Subject, sum.NotAfter.UTC().Format("2006-01-02"), sum.DaysLeft))
 	}

@@ -41,11 +41,14 @@ type txn struct {
 
 	prev   string // generation live before; "" when none was
 	prevFP string // its leaf fingerprint
-	target config.Loaded
-	// wasRunning: a listener answered before the switch. If we started it,
-	// rolling back means stopping it again.
-	wasRunning bool
-	switched   bool
+	// prevLoaded is what was live before (zero when nothing was, or it
+	// could not be read): what the target's Restore brings back.
+	prevLoaded config.Loaded
+	target     config.Loaded
+	// tgt makes target live: the bundled listener or Postfix.
+	tgt      Target
+	verifyAt string // --listen for a Postfix target: where to verify
+	switched bool
 	// staged: the generation was written by this transaction (apply, set),
 	// so a failure marks it failed in its manifest.
 	staged bool
@@ -107,19 +110,33 @@ func (t *txn) crashed(err error) Result {
 	return *t.res
 }
 
-// switchReloadVerify makes t.target live and proves it serves. On failure it
-// switches back to t.prev and reloads again. gen is the generation to
-// activate (staged or existing).
-func (t *txn) switchReloadVerify(gen string) Result {
-	// Whether a listener runs decides between reload and start, and what a
-	// rollback restores.
-	sctx, cancel := context.WithTimeout(t.ctx, stateTimeout)
-	_, err := t.d.Reloader.State(sctx, t.dir)
-	cancel()
-	// Anything but a clear "none runs" means something holds the control
-	// socket: reload it (and report its error) rather than start a second.
-	t.wasRunning = !errors.Is(err, ErrNotRunning)
+// prepare picks the target of t.target and lets it look before anything
+// is written: it may refuse (Postfix not running), and its plan says what
+// else will change and which files to stage.
+func (t *txn) prepare() (Plan, bool) {
+	tgt, err := targetFor(t.d, t.dir, t.target.Settings, t.verifyAt)
+	if err == nil && t.prevLoaded.Generation != "" && t.prevLoaded.Settings.TargetName() == config.TargetPostfix && tgt.Name() != config.TargetPostfix {
+		err = &targetError{fmt.Sprintf("the live configuration (generation %s) configures Postfix; switching this config directory to the %s listener is not supported: Postfix's main.cf names files in it", t.prevLoaded.Generation, tgt.Name())}
+	}
+	if err == nil {
+		t.tgt = tgt
+		var plan Plan
+		if plan, err = tgt.Prepare(t.ctx, t.prevLoaded, t.target); err == nil {
+			return plan, true
+		}
+	}
+	var te *targetError
+	if errors.As(err, &te) {
+		t.res.EnvironmentError = true
+	}
+	t.res.Message = err.Error()
+	return Plan{}, false
+}
 
+// switchReloadVerify makes t.target live and proves it serves. On failure it
+// switches back to t.prev and restores the target. gen is the generation to
+// activate (staged or existing); t.tgt has been prepared.
+func (t *txn) switchReloadVerify(gen string) Result {
 	if err := t.begin(StepSwitch); err != nil {
 		return t.crashed(err)
 	}
@@ -137,17 +154,19 @@ func (t *txn) switchReloadVerify(gen string) Result {
 	if err := t.begin(StepReload); err != nil {
 		return t.crashed(err)
 	}
-	listen, msg, ok := t.reload(gen)
-	if !ok {
-		return t.rollback(StepReload, msg+bindHint(msg, t.target.Settings.Listen))
+	t.target.Generation = gen
+	act, err := t.tgt.Activate(t.ctx, t.target)
+	if err != nil {
+		return t.rollback(StepReload, err.Error())
 	}
+	listen := act.Listen
 	t.res.Listen = listen
-	t.report(StepReload, StepOK, msg)
+	t.report(StepReload, StepOK, act.Detail)
 
 	if err := t.begin(StepVerify); err != nil {
 		return t.crashed(err)
 	}
-	msg, ok = t.verify(listen)
+	msg, ok := t.verify(act)
 	if ok {
 		msg, ok = t.verifyNextHop(msg)
 	}
@@ -193,39 +212,6 @@ func serving(l config.Loaded, listen string) string {
 	return fmt.Sprintf("%s serves certificate %s on %s (mode %s)", s.Hostname, shortFP(leafFingerprint(l.CertPEM)), listen, s.Mode)
 }
 
-// reload asks the listener to load gen, or starts one. It returns the
-// address bound and a detail line.
-func (t *txn) reload(gen string) (listen, detail string, ok bool) {
-	ctx, cancel := context.WithTimeout(t.ctx, controlTimeout)
-	defer cancel()
-	if !t.wasRunning {
-		st, err := t.d.Reloader.Start(ctx, t.d.Exe, t.dir)
-		if err != nil {
-			return "", fmt.Sprintf("the listener did not start with the new configuration: %v", err), false
-		}
-		if st.Generation != gen {
-			return "", fmt.Sprintf("the listener started but serves generation %q, not %s", st.Generation, gen), false
-		}
-		return st.Listen, fmt.Sprintf("no listener was running; started one (pid %d) on %s", st.Pid, st.Listen), true
-	}
-	out, err := t.d.Reloader.Reload(ctx, t.dir)
-	if errors.Is(err, ErrNotRunning) {
-		// It died between our look and the reload: start it instead.
-		t.wasRunning = false
-		return t.reload(gen)
-	}
-	if err != nil {
-		return "", fmt.Sprintf("the reload request failed: %v", err), false
-	}
-	if !out.OK {
-		return "", fmt.Sprintf("the listener refused the new configuration: %s", out.Message), false
-	}
-	if out.Generation != gen {
-		return "", fmt.Sprintf("the listener reloaded but serves generation %q, not %s", out.Generation, gen), false
-	}
-	return out.Listen, fmt.Sprintf("listener reloaded, serving generation %s on %s", gen, out.Listen), true
-}
-
 // mustPass are the verify stages that prove the listener does what was
 // installed; each must have run and not failed. Certificate quality (trust,
 // host name, expiry) was judged by validate, which may have let a warning
@@ -242,10 +228,10 @@ func mustPass(vr VerifyRequest) []string {
 	return s
 }
 
-func (t *txn) verify(listen string) (string, bool) {
+func (t *txn) verify(act Activation) (string, bool) {
 	s := t.target.Settings
 	vr := VerifyRequest{
-		Target:      dialAddr(s.Listen, listen),
+		Target:      act.Dial,
 		Hostname:    s.Hostname,
 		Roots:       t.roots(),
 		Fingerprint: leafFingerprint(t.target.CertPEM),
@@ -257,9 +243,25 @@ func (t *txn) verify(listen string) (string, bool) {
 	if vr.Disabled {
 		vr.Fingerprint = ""
 	}
+	// A target whose old processes finish their sessions first (Postfix)
+	// may answer with the old configuration for a moment (old certificate,
+	// no STARTTLS, plaintext still accepted): look again until Settle.
+	deadline := time.Now().Add(act.Settle)
+	for {
+		msg, ok, warned := t.verifyOnce(vr)
+		if ok || time.Now().After(deadline) || t.ctx.Err() != nil {
+			t.res.Warnings = append(t.res.Warnings, warned...)
+			return msg, ok
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// verifyOnce runs the receiver test once.
+func (t *txn) verifyOnce(vr VerifyRequest) (msg string, ok bool, warned []string) {
 	rep := t.d.Prober.Probe(t.ctx, vr)
 	t.res.Verify = &rep
-	var failed, warned []string
+	var failed []string
 	if len(rep.Hosts) != 1 {
 		failed = append(failed, fmt.Sprintf("the receiver test reached %d hosts at %s, expected exactly one", len(rep.Hosts), vr.Target))
 	} else {
@@ -285,17 +287,16 @@ func (t *txn) verify(listen string) (string, bool) {
 			}
 		}
 	}
-	t.res.Warnings = append(t.res.Warnings, warned...)
 	if len(failed) > 0 {
-		return "verification against " + vr.Target + " failed: " + strings.Join(failed, "; "), false
+		return "verification against " + vr.Target + " failed: " + strings.Join(failed, "; "), false, warned
 	}
 	switch {
 	case vr.Disabled:
-		return fmt.Sprintf("%s answers and does not offer STARTTLS, as mode disabled says", vr.Target), true
+		return fmt.Sprintf("%s answers and does not offer STARTTLS, as mode disabled says", vr.Target), true, warned
 	case vr.Required:
-		return fmt.Sprintf("%s serves certificate %s and refuses mail without STARTTLS", vr.Target, shortFP(vr.Fingerprint)), true
+		return fmt.Sprintf("%s serves certificate %s and refuses mail without STARTTLS", vr.Target, shortFP(vr.Fingerprint)), true, warned
 	}
-	return fmt.Sprintf("%s serves certificate %s over STARTTLS", vr.Target, shortFP(vr.Fingerprint)), true
+	return fmt.Sprintf("%s serves certificate %s over STARTTLS", vr.Target, shortFP(vr.Fingerprint)), true, warned
 }
 
 // roots trusts the CA material of the target, plus the system roots unless
@@ -346,13 +347,11 @@ func (t *txn) rollback(step StepName, why string) Result {
 	defer cancel()
 
 	var err error
-	back := t.prev
-	if back == "" {
+	back := describeGen(t.prev)
+	if t.prev == "" {
 		err = t.store.Deactivate()
-		back = "the defaults (nothing applied before)"
 	} else {
 		err = t.store.Activate(t.prev)
-		back = "generation " + t.prev
 	}
 	if err != nil {
 		msg := fmt.Sprintf("%s; switching back to %s FAILED too: %v; run `smtptls status` and `smtptls rollback`", why, back, err)
@@ -362,29 +361,9 @@ func (t *txn) rollback(step StepName, why string) Result {
 		return *t.res
 	}
 
-	var detail string
-	if !t.wasRunning {
-		// There was no listener before: leave none, as we found it.
-		if err := t.d.Reloader.Stop(ctx, t.dir); err != nil && !errors.Is(err, ErrNotRunning) {
-			detail = fmt.Sprintf("switched back to %s; stopping the listener we started failed: %v", back, err)
-		} else {
-			detail = fmt.Sprintf("switched back to %s; no listener was running before, and none runs now", back)
-		}
-	} else {
-		out, err := t.d.Reloader.Reload(ctx, t.dir)
-		switch {
-		case err != nil:
-			detail = fmt.Sprintf("switched back to %s, but the listener did not answer the reload: %v; run `smtptls status`", back, err)
-			t.res.EnvironmentError = true
-		case !out.OK:
-			detail = fmt.Sprintf("switched back to %s, but the listener refused it: %s; run `smtptls status`", back, out.Message)
-			t.res.EnvironmentError = true
-		case t.prevFP != "" && out.Fingerprint != t.prevFP:
-			detail = fmt.Sprintf("switched back to %s, but the listener serves certificate %s instead of %s; run `smtptls status`", back, shortFP(out.Fingerprint), shortFP(t.prevFP))
-			t.res.EnvironmentError = true
-		default:
-			detail = fmt.Sprintf("%s serves again on %s", back, out.Listen)
-		}
+	detail, ok := t.tgt.Restore(ctx, t.prevLoaded)
+	if !ok {
+		t.res.EnvironmentError = true
 	}
 	t.res.RolledBack = !t.res.EnvironmentError
 	if t.staged {

@@ -89,6 +89,10 @@ type Settings struct {
 	// empty accepts any (maildir only: relay requires it).
 	AcceptDomains []string `toml:"accept_domains" json:"accept_domains"`
 	Relay         Relay    `toml:"relay" json:"relay"`
+	// Target is what a generation is made live on: "bundled" (also when
+	// empty) or "postfix" (see target.go).
+	Target  string          `toml:"target,omitempty" json:"target,omitempty"`
+	Postfix PostfixSettings `toml:"postfix,omitempty" json:"postfix,omitzero"`
 }
 
 // DefaultSettings returns the settings of a fresh install. Root listens on
@@ -146,7 +150,10 @@ func (s Settings) Check() error {
 	if l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.HandshakeTimeout.Duration <= 0 {
 		return fmt.Errorf("timeouts must be positive (command_timeout, data_timeout, handshake_timeout)")
 	}
-	return s.checkDelivery()
+	if err := s.checkDelivery(); err != nil {
+		return err
+	}
+	return s.checkTarget()
 }
 
 // MarshalSettings renders s as config.toml, with a header for the human

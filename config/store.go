@@ -40,6 +40,9 @@ type Material struct {
 	KeyPEM   []byte
 	ChainPEM []byte
 	CAPEM    []byte
+	// TargetFiles are what a target needs besides the files above (the
+	// Postfix chain file), written 0600 into the generation by base name.
+	TargetFiles map[string][]byte
 }
 
 // MaterialOf returns the material of a loaded configuration.
@@ -339,6 +342,16 @@ func (s *Store) Stage(set Settings, m Material) (string, error) {
 		{ChainFile, m.ChainPEM, 0o644},
 		{CAFile, m.CAPEM, 0o644},
 	}
+	for _, fn := range sortedFileNames(m.TargetFiles) {
+		if fn != filepath.Base(fn) || fn == "." || fn == ".." {
+			return "", fmt.Errorf("stage generation %s: target file %q is not a plain file name", name, fn)
+		}
+		files = append(files, struct {
+			name string
+			data []byte
+			perm os.FileMode
+		}{fn, m.TargetFiles[fn], 0o600})
+	}
 	man := Manifest{Created: s.Now().UTC(), Files: map[string]string{}, Settings: set, Status: StatusPending}
 	for _, f := range files {
 		if len(f.data) == 0 && f.name != SettingsFile {
@@ -453,4 +466,13 @@ func (s *Store) Prune(keep ...string) error {
 		return err
 	}
 	return s.Clean()
+}
+
+func sortedFileNames(m map[string][]byte) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

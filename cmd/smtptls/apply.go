@@ -14,6 +14,7 @@ import (
 
 const applyUsage = `Usage: smtptls apply --mode disabled|available|required [--cert FILE --key FILE --ca FILE]
                      [--hostname NAME] [--listen ADDR] [--key-passphrase-file FILE]
+                     [--target bundled|postfix] [--postfix-dir DIR]
                      [--config-dir DIR] [--yes] [--dry-run] [--json]
                      [--delivery maildir|relay] [--next-hop URL] [--accept-domains DOMAINS]
                      [--next-hop-tls none|may|verify]
@@ -28,6 +29,12 @@ certificate when none is given; a file not given (--ca, say) keeps the
 installed one. required refuses plaintext mail and needs --yes (or a typed
 "yes" on a terminal): a public MX that requires TLS loses mail from peers
 without it.
+
+--target postfix configures the Postfix already running here instead of
+the bundled listener: main.cf gets smtpd_tls_security_level and the chain
+file (through postconf), then postfix check, postfix reload and the same
+verify; --listen then only says where to verify. The target is kept for
+later applies.
 
 Exit status: 0 applied and verified (or a dry run that validates),
 1 refused, invalid or rolled back, 2 usage or environment problem (another
@@ -50,6 +57,7 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	dryRun := fs.Bool("dry-run", false, "validate and show what would change; write nothing")
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
 	deliveryFlags := addDeliveryFlags(fs)
+	target, postfixDir := applyTargetFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), applyUsage)
 		fs.PrintDefaults()
@@ -77,6 +85,10 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	req := apply.Request{ConfigDir: dir, Mode: mode, Hostname: *hostname, Listen: *listen, ConfirmRequired: *yes, DryRun: *dryRun,
 		CertFile: shellQuote(*certFile), KeyFile: shellQuote(*keyFile)}
 	deliveryFlags.setOn(fs, &req)
+	if req.Target, req.PostfixDir, err = applyTarget(*target, *postfixDir); err != nil {
+		fmt.Fprintf(e.stderr, "smtptls apply: %v\n", err)
+		return exitUsage
+	}
 	for _, f := range []struct {
 		flag, path string
 		dst        *[]byte

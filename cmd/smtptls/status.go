@@ -79,7 +79,11 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
 		s := st.Settings
 		row("mode", string(s.Mode))
 		row("host name", s.Hostname)
-		row("listen", s.Listen)
+		if st.Target == config.TargetPostfix {
+			row("target", "Postfix, main.cf in "+s.PostfixDir())
+		} else {
+			row("listen", s.Listen)
+		}
 		if sum := st.Summary; sum != nil {
 			left := fmt.Sprintf("%d days left", sum.DaysLeft)
 			switch {
@@ -94,7 +98,14 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
 			row("certificate", "SHA-256 "+st.Fingerprint+" (kept; not served in mode "+string(s.Mode)+")")
 		}
 	}
-	if st.Running {
+	if st.Running && st.Target == config.TargetPostfix {
+		row("postfix", "running, smtpd on "+st.Listener.Listen)
+		if st.ServesInstalled {
+			row("serves", paint("32", "the installed configuration"))
+		} else {
+			row("serves", paint("31", "NOT the installed configuration"))
+		}
+	} else if st.Running {
 		l := st.Listener
 		row("listener", fmt.Sprintf("running, pid %d, on %s, generation %s since %s", l.Pid, l.Listen, orDash(l.Generation), l.Since.UTC().Format("2006-01-02 15:04 UTC")))
 		if st.ServesInstalled {
@@ -102,6 +113,8 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
 		} else {
 			row("serves", paint("31", "NOT the installed configuration"))
 		}
+	} else if st.Target == config.TargetPostfix {
+		row("postfix", paint("31", "not running"))
 	} else {
 		row("listener", paint("31", "not running"))
 	}
