@@ -163,6 +163,7 @@ func (a *applyScreen) stepsView(full bool) string {
 			mark = st.Muted.Render("-")
 		}
 		line := "  " + mark + " " + sl.label
+		s.Detail = a.s.cmd(s.Detail)
 		if full && s.Detail != "" && ansiWidth(line)+2+ansiWidth(s.Detail) > a.w {
 			lines = append(lines, line+":", st.Muted.Render(indent(wrap(s.Detail, a.w-6), "      ")))
 			continue

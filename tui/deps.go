@@ -43,6 +43,10 @@ type Installed struct {
 // the real packages; tests pass fakes.
 type Deps struct {
 	ConfigDir string
+	// DefaultConfigDir is the directory commands use without
+	// --config-dir; every command the wizard prints for another one
+	// carries --config-dir ConfigDir.
+	DefaultConfigDir string
 	Checker   Checker
 	// Installed reads the installed configuration and the listener state.
 	Installed func(ctx context.Context) (Installed, error)

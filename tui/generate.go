@@ -108,7 +108,7 @@ func (g *generateScreen) View() string {
 		b.WriteString(st.OK.Render("✓ Key and certificate request made for "+g.s.hostname+".") + "\n")
 		fmt.Fprintf(&b, "Request saved to\n%s\nKey saved to (0600, never shown)\n%s\n", indent(st.Code.Render(wrapValue(g.csrPath, g.w-2)), "  "), indent(st.Code.Render(wrapValue(g.keyPath, g.w-2)), "  "))
 		b.WriteString(g.csr)
-		b.WriteString("\n" + wrap("Send the request to your CA (c copies it). When the certificate comes back, run smtptls again, paste it, and load the key file above with ctrl+o on the key step.", g.w))
+		b.WriteString("\n" + wrap(g.s.cmd("Send the request to your CA (c copies it). When the certificate comes back, run `smtptls setup` again, paste it, and load the key file above with ctrl+o on the key step."), g.w))
 		if g.note != "" {
 			b.WriteString("\n" + st.Muted.Render(g.note))
 		}

@@ -100,10 +100,12 @@ func newHarness(t testing.TB) *harness {
 func (h *harness) deps() Deps {
 	return Deps{
 		ConfigDir: h.dir,
-		Hostname:  h.hostFlag,
-		Checker:   validate.NewChecker(nil),
-		Now:       h.clk.Now,
-		Installed: func(context.Context) (Installed, error) { return h.installed, nil },
+		// As root: the README's screens show /etc/smtptls, the default.
+		DefaultConfigDir: "/etc/smtptls",
+		Hostname:         h.hostFlag,
+		Checker:          validate.NewChecker(nil),
+		Now:              h.clk.Now,
+		Installed:        func(context.Context) (Installed, error) { return h.installed, nil },
 		Apply: func(_ context.Context, req apply.Request, progress func(apply.Step)) apply.Result {
 			if req.DryRun {
 				return h.preview

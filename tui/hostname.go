@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/smtptls/smtptls/internal/cmdline"
 	"github.com/smtptls/smtptls/validate"
 )
 
@@ -58,7 +59,7 @@ func chooseHost(machine string, names []string, covers bool) string {
 // name you entered", which is only true when one was entered.
 func (s *shared) hint(d validate.Diagnostic) string {
 	if d.Code != validate.CodeCertHostname || s.hostSource == hostEntered {
-		return d.Hint
+		return s.cmd(d.Hint)
 	}
 	return fmt.Sprintf("Peers that check names connect to %s (%s): get a certificate that lists it, or press h on the review step to set the name peers use.", s.hostname, s.hostWhy())
 }
@@ -102,4 +103,10 @@ func (s *shared) checkListen(addr string) error {
 		return fmt.Errorf("cannot listen on %s: %v", addr, err)
 	}
 	return nil
+}
+
+// cmd writes the smtptls commands quoted in text as they must be typed
+// for this config directory: with --config-dir when it is not the default.
+func (s *shared) cmd(text string) string {
+	return cmdline.ForDir(text, s.deps.ConfigDir, s.deps.DefaultConfigDir)
 }

@@ -18,6 +18,7 @@ import (
 // finish, and the final screen is compared with its golden file.
 func TestProgramPasteApplySuccess(t *testing.T) {
 	h := newHarness(t)
+	h.dir = "/etc/smtptls" // the default: the golden screen names no temporary dir
 	tm := teatest.NewTestModel(t, New(context.Background(), h.deps(), plainStyles()), teatest.WithInitialTermSize(80, 24))
 	wait := func(s string) {
 		t.Helper()

@@ -79,7 +79,7 @@ func (r *recoveryScreen) View() string {
 	var b strings.Builder
 	b.WriteString(st.Err.Render("This gateway's TLS needs attention.") + "\n\n")
 	for _, p := range in.NeedsAttention {
-		b.WriteString("  " + st.Err.Render("✗ ") + strings.ReplaceAll(wrap(p, r.w-4), "\n", "\n    ") + "\n")
+		b.WriteString("  " + st.Err.Render("✗ ") + strings.ReplaceAll(wrap(r.s.cmd(p), r.w-4), "\n", "\n    ") + "\n")
 	}
 	b.WriteString("\n")
 	l := in.Loaded

@@ -99,10 +99,10 @@ func (r *resultScreen) content() string {
 	if res.Applied {
 		b.WriteString(st.OK.Render("✓ "+indent(wrap(fmt.Sprintf("Success: applied and verified, mode %s on %s.", r.s.mode, firstNonEmpty(res.Listen, r.s.listen)), r.w-2), "  ")[2:]) + "\n")
 		if res.Generation != "" {
-			b.WriteString(indent(st.Muted.Render(wrap(fmt.Sprintf("New generation %s; the previous one is kept for `smtptls rollback`.", res.Generation), r.w-2)), "  ") + "\n")
+			b.WriteString(indent(st.Muted.Render(wrap(r.s.cmd(fmt.Sprintf("New generation %s; the previous one is kept for `smtptls rollback`.", res.Generation)), r.w-2)), "  ") + "\n")
 		}
 	} else {
-		b.WriteString(st.Err.Render("✗ Not applied.") + "\n" + indent(wrap(res.Message, r.w-2), "  ") + "\n")
+		b.WriteString(st.Err.Render("✗ Not applied.") + "\n" + indent(wrap(r.s.cmd(res.Message), r.w-2), "  ") + "\n")
 		switch {
 		case res.RolledBack:
 			prev := "The previous configuration"
@@ -122,9 +122,9 @@ func (r *resultScreen) content() string {
 				continue
 			}
 			shown++
-			b.WriteString("  " + st.Err.Render("✗ ") + indent(wrap(lineRef(d)+d.Message, r.w-4), "    ")[4:] + "\n")
-			if d.Hint != "" {
-				b.WriteString(indent(wrap(d.Hint, r.w-4), "    ") + "\n")
+			b.WriteString("  " + st.Err.Render("✗ ") + indent(wrap(lineRef(d)+r.s.cmd(d.Message), r.w-4), "    ")[4:] + "\n")
+			if h := r.s.hint(d); h != "" {
+				b.WriteString(indent(wrap(h, r.w-4), "    ") + "\n")
 			}
 		}
 	}

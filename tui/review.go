@@ -355,7 +355,7 @@ func (r *reviewScreen) diag(b *strings.Builder, mark string, d validate.Diagnost
 	if d.Line > 0 {
 		where += fmt.Sprintf(", line %d", d.Line)
 	}
-	text := wrap(d.Message+" ("+where+")", r.w-4)
+	text := wrap(r.s.cmd(d.Message)+" ("+where+")", r.w-4)
 	b.WriteString("  " + mark + strings.ReplaceAll(text, "\n", "\n    ") + "\n")
 	if h := r.s.hint(d); h != "" {
 		b.WriteString("    " + strings.ReplaceAll(wrap(h, r.w-4), "\n", "\n    ") + "\n")
@@ -381,11 +381,11 @@ func (r *reviewScreen) writeChanges(b *strings.Builder) {
 	}
 	if p := r.preview; p != nil {
 		for _, w := range p.Warnings {
-			b.WriteString("  " + st.Warn.Render("! ") + indent(wrap(w, r.w-4), "    ")[4:] + "\n")
+			b.WriteString("  " + st.Warn.Render("! ") + indent(wrap(r.s.cmd(w), r.w-4), "    ")[4:] + "\n")
 		}
 	}
 	if r.s.installed.Loaded.Generation != "" {
-		b.WriteString(indent(wrap("The installed configuration is kept: `smtptls rollback` returns to it.", r.w-2), "  ") + "\n")
+		b.WriteString(indent(wrap(r.s.cmd("The installed configuration is kept: `smtptls rollback` returns to it."), r.w-2), "  ") + "\n")
 	}
 }
 

@@ -497,6 +497,7 @@ func TestCtrlCDuringApplyDoesNotInterruptIt(t *testing.T) {
 
 func TestReviewShowsApplysDryRunChanges(t *testing.T) {
 	h := newHarness(t)
+	h.dir = "/etc/smtptls" // the default dir: commands need no --config-dir
 	h.installed = installedFixture(t, h.dir, pki(t, "leaf.pem"), pki(t, "leaf.key"))
 	h.preview = apply.Result{DryRun: true, Changes: []apply.Change{
 		{What: "mode", Old: "available", New: "required"},

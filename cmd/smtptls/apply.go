@@ -115,9 +115,9 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	color := useColor(e.stdout, e.host.Getenv)
 	var progress func(apply.Step)
 	if !*asJSON {
-		progress = applyProgress(e.stdout, color, isTerminal(e.stdout))
+		progress = progressForDir(applyProgress(e.stdout, color, isTerminal(e.stdout)), dir, e.host)
 	}
-	res := apply.Run(ctx, d, req, progress)
+	res := resultForDir(apply.Run(ctx, d, req, progress), dir, e.host)
 	if *asJSON {
 		return writeJSON(e, "apply", res, applyExit(res))
 	}

@@ -113,9 +113,10 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 func wizardDeps(e *env, dir string, out io.Writer, getenv func(string) string) tui.Deps {
 	ad := apply.Deps{Host: e.host, Now: e.now, Exe: e.exe, Command: "smtptls setup (wizard)"}
 	return tui.Deps{
-		ConfigDir: dir,
-		Checker:   &lazyChecker{},
-		Now:       e.now,
+		ConfigDir:        dir,
+		DefaultConfigDir: defaultConfigDir(e.host),
+		Checker:          &lazyChecker{},
+		Now:              e.now,
 		Installed: func(ctx context.Context) (tui.Installed, error) {
 			return installedState(ctx, ad, dir, e.host)
 		},

@@ -48,6 +48,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "smtptls status: %v\n", err)
 		return exitUsage
 	}
+	st = statusForDir(st, dir, e.host)
 	code := exitOK
 	if len(st.NeedsAttention) > 0 {
 		code = exitFail
