@@ -115,6 +115,20 @@ func (d spoolDelivery) Data(env spool.Envelope, body io.Reader) (string, *smtp.S
 type relayDelivery struct{ r *relay.Relay }
 
 func (d *relayDelivery) newSession(peer string) deliverySession { return d.r.NewSession(peer) }
+
+// newDeliverySession starts the delivery half of an inbound session. A
+// relay connects to the next hop right away when MAIL is what comes next:
+// the session is over TLS, or no STARTTLS is offered. Before a likely
+// STARTTLS it waits, or each TLS session would cost two outbound ones.
+func (b *backend) newDeliverySession(c *smtp.Conn) deliverySession {
+	ds := b.delivery.newSession(c.Conn().RemoteAddr().String())
+	if rs, ok := ds.(*relay.Session); ok {
+		if _, isTLS := c.TLSConnectionState(); isTLS || !b.cfg.Mode.NeedsCertificate() {
+			rs.Prepare()
+		}
+	}
+	return ds
+}
 func (d *relayDelivery) close() error                           { return nil }
 
 // relayDenied records a recipient refused by accept_domains.

@@ -39,9 +39,13 @@
 //     with a past read deadline (go-smtp answers 421) and the rest are cut
 //     at the deadline through our own registry of connections.
 //
-// Storage (package spool) is separate from policy (session.go): a Maildir
-// where every message is written to tmp, fsynced, renamed into new and the
-// directory fsynced (as a group commit) before the 250 that names its id.
+// Delivery is separate from policy (session.go: modes, limits,
+// accept_domains) and has go-smtp's Backend/Session shape (delivery.go):
+// either package spool, a Maildir where every message is written to tmp,
+// fsynced, renamed into new and the directory fsynced (as a group commit)
+// before the 250 that names its id; or package relay, which forwards each
+// inbound transaction to the next hop over one outbound session and
+// returns its replies, so 250 means the next hop has the message.
 //
 // Control (control.go, run.go, detach.go): a 0600 Unix socket in the config
 // directory answers reload, state and stop with one JSON line each; SIGHUP

@@ -47,7 +47,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if wc != nil && wc.hsFailed.Load() {
 		return nil, errHandshakeFailed
 	}
-	s := &session{b: b, c: c, wc: wc, ds: b.delivery.newSession(c.Conn().RemoteAddr().String())}
+	s := &session{b: b, c: c, wc: wc, ds: b.newDeliverySession(c)}
 	s.wire = installWire(lineHooksOf(c), b.cfg.Hostname, b.cfg.Limits.MaxMessageBytes)
 	if wc != nil {
 		wc.info.setHelo(heloForHeader(c.Hostname()))

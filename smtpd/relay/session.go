@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -32,6 +31,30 @@ type Session struct {
 	out  *outbound
 	inTx bool // MAIL accepted by the next hop, transaction not ended
 	rcpt int  // recipients the next hop accepted in this transaction
+	// pending delivers the session Prepare started, if any.
+	pending chan dialResult
+}
+
+type dialResult struct {
+	o   *outbound
+	err error
+}
+
+// Prepare starts connecting to the next hop while the sender is still on
+// its way to MAIL, so the set-up's round trips overlap the sender's. The
+// outcome, a failure included, is taken up at MAIL.
+func (s *Session) Prepare() {
+	if s.out != nil || s.pending != nil {
+		return
+	}
+	ch := make(chan dialResult, 1)
+	s.pending = ch
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.r.o.DialTimeout)
+		defer cancel()
+		o, err := s.r.connect(ctx)
+		ch <- dialResult{o, err}
+	}()
 }
 
 // NewSession starts the outbound half of an inbound session from peer; the
@@ -45,7 +68,12 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 		s.Reset()
 	}
 	fresh := false
-	if s.out == nil {
+	if s.pending != nil {
+		// Prepared while the sender greeted; it may have idled since.
+		if err := s.takePending(); err != nil {
+			return err
+		}
+	} else if s.out == nil {
 		if err := s.open(); err != nil {
 			return err
 		}
@@ -168,13 +196,21 @@ func (s *Session) Reset() {
 
 // Logout ends the outbound session with QUIT, as the sender ended its own.
 func (s *Session) Logout() {
+	if ch := s.pending; ch != nil {
+		// Never used: close it once it is there, without holding up the
+		// end of the inbound session.
+		s.pending = nil
+		go func() {
+			if r := <-ch; r.o != nil {
+				(&Session{out: r.o}).Logout()
+			}
+		}()
+		return
+	}
 	if s.out == nil {
 		return
 	}
-	_ = s.out.raw.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := s.out.c.Quit(); err != nil {
-		s.out.close()
-	}
+	s.out.quit()
 	s.out = nil
 }
 
@@ -182,6 +218,16 @@ func (s *Session) open() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.r.o.DialTimeout)
 	defer cancel()
 	o, err := s.r.connect(ctx)
+	return s.opened(o, err)
+}
+
+func (s *Session) takePending() error {
+	r := <-s.pending
+	s.pending = nil
+	return s.opened(r.o, r.err)
+}
+
+func (s *Session) opened(o *outbound, err error) error {
 	if err != nil {
 		var se *setupError
 		if errors.As(err, &se) {
