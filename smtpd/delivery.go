@@ -129,7 +129,7 @@ func (b *backend) newDeliverySession(c *smtp.Conn) deliverySession {
 	}
 	return ds
 }
-func (d *relayDelivery) close() error                           { return nil }
+func (d *relayDelivery) close() error { return nil }
 
 // relayDenied records a recipient refused by accept_domains.
 func (s *session) relayDenied(to string) {
