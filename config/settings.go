@@ -70,6 +70,36 @@ type Limits struct {
 	CommandTimeout      Duration `toml:"command_timeout" json:"command_timeout"`
 	DataTimeout         Duration `toml:"data_timeout" json:"data_timeout"`
 	HandshakeTimeout    Duration `toml:"handshake_timeout" json:"handshake_timeout"`
+	// MaxConnectionsPerNetwork bounds one IPv4 /24 or IPv6 /64, where a
+	// host that owns many addresses shows up as many peers.
+	MaxConnectionsPerNetwork int `toml:"max_connections_per_network" json:"max_connections_per_network"`
+	// StressIdleTimeout applies past 80% of max_connections (Postfix's
+	// stress mode): sessions without a complete command for this long are
+	// closed, oldest first, and it is every session's command timeout.
+	StressIdleTimeout Duration `toml:"stress_idle_timeout" json:"stress_idle_timeout"`
+	// MinFreeBytes is the free space the spool's file system must keep:
+	// below it MAIL gets 452 4.3.1 and status exits 1.
+	MinFreeBytes int64 `toml:"min_free_bytes" json:"min_free_bytes"`
+}
+
+// TLS versions for TLSPolicy.MinVersion.
+const (
+	TLS12 = "1.2"
+	TLS13 = "1.3"
+)
+
+// TLSPolicy is what the listener offers in a TLS handshake. Key exchange
+// stays Go's default (X25519MLKEM768, X25519, P-256, ...).
+type TLSPolicy struct {
+	// MinVersion is TLS12 (default) or TLS13, for a private relay whose
+	// peers all speak TLS 1.3.
+	MinVersion string `toml:"min_version" json:"min_version"`
+	// CBCSuites also offers TLS 1.2's CBC suites (off: AEAD only, no
+	// LUCKY13 class of attacks); for peers too old for GCM or ChaCha20.
+	CBCSuites bool `toml:"cbc_suites" json:"cbc_suites"`
+	// SessionTickets lets peers resume without a full handshake; the
+	// ticket keys are replaced every day.
+	SessionTickets bool `toml:"session_tickets" json:"session_tickets"`
 }
 
 // Settings are the human-editable part of a configuration (config.toml).
@@ -93,6 +123,8 @@ type Settings struct {
 	// empty) or "postfix" (see target.go).
 	Target  string          `toml:"target,omitempty" json:"target,omitempty"`
 	Postfix PostfixSettings `toml:"postfix,omitempty" json:"postfix,omitzero"`
+	// TLS is what the bundled listener offers in a handshake.
+	TLS TLSPolicy `toml:"tls" json:"tls"`
 }
 
 // DefaultSettings returns the settings of a fresh install. Root listens on
@@ -117,10 +149,16 @@ func DefaultSettings(root bool, hostname string) Settings {
 			CommandTimeout:      Duration{5 * time.Minute},
 			DataTimeout:         Duration{10 * time.Minute},
 			HandshakeTimeout:    Duration{30 * time.Second},
+			// Five addresses' worth: enough for a provider's pool of
+			// outbound relays, far below max_connections.
+			MaxConnectionsPerNetwork: 100,
+			StressIdleTimeout:        Duration{10 * time.Second},
+			MinFreeBytes:             100 << 20,
 		},
 		Delivery:      DeliveryMaildir,
 		AcceptDomains: []string{},
 		Relay:         Relay{TLS: RelayTLSMay},
+		TLS:           TLSPolicy{MinVersion: TLS12, SessionTickets: true},
 	}
 }
 
@@ -149,6 +187,14 @@ func (s Settings) Check() error {
 	}
 	if l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.HandshakeTimeout.Duration <= 0 {
 		return fmt.Errorf("timeouts must be positive (command_timeout, data_timeout, handshake_timeout)")
+	}
+	if l.MaxConnectionsPerNetwork <= 0 || l.StressIdleTimeout.Duration <= 0 || l.MinFreeBytes < 0 {
+		return fmt.Errorf("limits.max_connections_per_network and limits.stress_idle_timeout must be positive, limits.min_free_bytes 0 or more")
+	}
+	switch s.TLS.MinVersion {
+	case TLS12, TLS13:
+	default:
+		return fmt.Errorf("tls.min_version %q: use %q or %q", s.TLS.MinVersion, TLS12, TLS13)
 	}
 	if err := s.checkDelivery(); err != nil {
 		return err

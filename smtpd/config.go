@@ -44,6 +44,9 @@ type Options struct {
 	// DrainTimeout bounds how long connections of a replaced server (mode
 	// or limits changed) may run on; nil-zero: command + data timeout.
 	DrainTimeout time.Duration
+	// HelloTimeout is how long a session may take to finish EHLO; zero:
+	// 30 seconds.
+	HelloTimeout time.Duration
 }
 
 // ConfigFrom checks a loaded configuration completely: settings, the key

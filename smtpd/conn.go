@@ -76,6 +76,13 @@ type conn struct {
 	// server lets those finish and cuts idle connections at once.
 	busy atomic.Bool
 
+	// Connection pressure (pressure.go).
+	keys      peerKeys
+	helloBy   time.Time    // EHLO must be done by then
+	helloDone atomic.Bool  // a session exists (EHLO or HELO answered)
+	lastCmd   atomic.Int64 // unix ns when go-smtp last asked for a command
+	evicted   atomic.Bool  // closed to make room: every deadline is now
+
 	closeOnce sync.Once
 	release   func()
 }
@@ -280,10 +287,29 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 			c.info.setTLS(st)
 		}
 	}
-	if c.srv.stopping.Load() && !c.busy.Load() {
-		t = time.Now()
+	if !c.busy.Load() {
+		now := time.Now()
+		// go-smtp asks for a deadline before reading each command: the
+		// previous one is complete.
+		c.lastCmd.Store(now.UnixNano())
+		switch {
+		case c.srv.stopping.Load() || c.evicted.Load():
+			t = now
+		case c.srv.stressed.Load():
+			if short := now.Add(c.srv.limits().StressIdleTimeout.Duration); t.IsZero() || short.Before(t) {
+				t = short
+			}
+		}
+		if !c.helloDone.Load() && (t.IsZero() || c.helloBy.Before(t)) {
+			t = c.helloBy
+		}
 	}
 	return c.Conn.SetReadDeadline(t)
+}
+
+// idleSince is when the session last completed a command (or connected).
+func (c *conn) idleSince() time.Time {
+	return time.Unix(0, c.lastCmd.Load())
 }
 
 func (c *conn) SetDeadline(t time.Time) error {

@@ -48,6 +48,8 @@ type State struct {
 	NextHop string `json:"next_hop,omitempty"`
 	// Relay counts relay outcomes since the listener started.
 	Relay relay.Counters `json:"relay"`
+	// Pressure is the connection count and stress mode (pressure.go).
+	Pressure *Pressure `json:"pressure,omitempty"`
 }
 
 // Control socket protocol: one JSON request line, one JSON reply line.

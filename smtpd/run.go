@@ -138,6 +138,8 @@ func (d *daemon) state() State {
 		Since:       since,
 		Relay:       d.srv.RelayCounters(),
 	}
+	p := d.srv.Pressure()
+	st.Pressure = &p
 	if cfg.Relay != nil {
 		st.NextHop = cfg.Relay.NextHop.URL
 	}

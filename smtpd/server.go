@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,10 +43,18 @@ type Server struct {
 
 	connMu sync.Mutex
 	total  int
-	perIP  map[string]int
+	perIP  map[netip.Addr]int
+	perNet map[netip.Prefix]int
 	conns  map[*conn]*generation
+	// leaving counts sessions closed to make room that have not yet
+	// released their slot (pressure.go).
+	leaving     int
+	stressSince time.Time
+	stressed    atomic.Bool
+	curLimits   atomic.Pointer[config.Limits]
+	stressDone  chan struct{}
 
-	wg sync.WaitGroup // accept loops and drains
+	wg sync.WaitGroup // accept loops, drains and the stress reaper
 
 	// lineBufs recycles the DATA filter's buffers (12 KB a message).
 	lineBufs sync.Pool
@@ -73,14 +82,18 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
+	cfg.Limits = limitsWithDefaults(cfg.Limits)
 	s := &Server{
-		opts:  opts,
-		log:   opts.Logger,
-		cfg:   cfg,
-		old:   map[*generation]struct{}{},
-		perIP: map[string]int{},
-		conns: map[*conn]*generation{},
+		opts:       opts,
+		log:        opts.Logger,
+		cfg:        cfg,
+		old:        map[*generation]struct{}{},
+		perIP:      map[netip.Addr]int{},
+		perNet:     map[netip.Prefix]int{},
+		conns:      map[*conn]*generation{},
+		stressDone: make(chan struct{}),
 	}
+	s.curLimits.Store(&cfg.Limits)
 	s.tlsConf = &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -116,6 +129,19 @@ func checkConfig(cfg Config) error {
 		return errors.New("limits and timeouts must all be positive")
 	}
 	return nil
+}
+
+// limitsWithDefaults fills the limits a hand-built Config (tests of other
+// packages, configurations written before they existed) leaves at zero.
+func limitsWithDefaults(l config.Limits) config.Limits {
+	d := config.DefaultSettings(false, "").Limits
+	if l.MaxConnectionsPerNetwork <= 0 {
+		l.MaxConnectionsPerNetwork = d.MaxConnectionsPerNetwork
+	}
+	if l.StressIdleTimeout.Duration <= 0 {
+		l.StressIdleTimeout = d.StressIdleTimeout
+	}
+	return l
 }
 
 // configForClient records what the peer offered, for the log line of a
@@ -157,6 +183,8 @@ func (s *Server) Start() error {
 	}
 	s.ln, s.gen, s.started, s.since = ln, g, true, s.opts.Now()
 	s.startAccept(ln)
+	s.wg.Add(1)
+	go s.stressLoop(s.stressDone)
 	s.log.Info("listening", "addr", ln.Addr().String(), "mode", string(s.cfg.Mode),
 		"generation", s.cfg.Generation, "fingerprint", s.cfg.Fingerprint)
 	return nil
@@ -218,6 +246,7 @@ func (s *Server) Reload(cfg Config) error {
 	if err := checkConfig(cfg); err != nil {
 		return err
 	}
+	cfg.Limits = limitsWithDefaults(cfg.Limits)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started || s.closed {
@@ -269,6 +298,7 @@ func (s *Server) Reload(cfg Config) error {
 		oldLn.Close()
 	}
 	s.cfg, s.since = cfg, s.opts.Now()
+	s.curLimits.Store(&cfg.Limits)
 	s.log.Info("reloaded", "generation", cfg.Generation, "mode", string(cfg.Mode),
 		"listen", s.ln.Addr().String(), "fingerprint", cfg.Fingerprint, "new_server", g != nil)
 	return nil
@@ -365,6 +395,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closed = true
 	s.stopping.Store(true)
+	if s.started {
+		close(s.stressDone)
+	}
 	var gens []*generation
 	if s.gen != nil {
 		gens = append(gens, s.gen)
@@ -428,39 +461,32 @@ func (s *Server) admit(raw net.Conn) {
 	s.mu.Lock()
 	cfg := s.cfg
 	s.mu.Unlock()
-	ip := remoteIP(raw)
+	keys := peerKeysOf(raw)
+	now := time.Now()
 
 	s.connMu.Lock()
-	switch {
-	case s.total >= cfg.Limits.MaxConnections:
+	if why := s.admitLocked(keys, cfg.Limits, now); why != "" {
 		s.connMu.Unlock()
-		go s.refuse(raw, cfg.Hostname, "too many connections", ip)
-		return
-	case s.perIP[ip] >= cfg.Limits.MaxConnectionsPerIP:
-		s.connMu.Unlock()
-		go s.refuse(raw, cfg.Hostname, "too many connections from your address", ip)
+		go s.refuse(raw, cfg.Hostname, why)
 		return
 	}
-	s.total++
-	s.perIP[ip]++
 	s.connMu.Unlock()
 
 	c := &conn{
 		Conn:             raw,
 		srv:              s,
-		info:             &sessionInfo{peer: raw.RemoteAddr().String(), start: time.Now()},
+		keys:             keys,
+		info:             &sessionInfo{peer: raw.RemoteAddr().String(), start: now},
 		handshakeTimeout: cfg.Limits.HandshakeTimeout.Duration,
+		helloBy:          now.Add(s.helloTimeout()),
 		filter:           cfg.Mode == config.ModeRequired,
 	}
+	c.lastCmd.Store(now.UnixNano())
 	var once sync.Once
 	c.release = func() {
 		once.Do(func() {
 			s.connMu.Lock()
-			s.total--
-			if s.perIP[ip]--; s.perIP[ip] <= 0 {
-				delete(s.perIP, ip)
-			}
-			delete(s.conns, c)
+			s.releaseLocked(c)
 			s.connMu.Unlock()
 		})
 	}
@@ -484,7 +510,14 @@ func (s *Server) admit(raw net.Conn) {
 	}
 }
 
-func (s *Server) refuse(c net.Conn, host, why, ip string) {
+func (s *Server) helloTimeout() time.Duration {
+	if s.opts.HelloTimeout > 0 {
+		return s.opts.HelloTimeout
+	}
+	return defaultHelloTimeout
+}
+
+func (s *Server) refuse(c net.Conn, host, why string) {
 	defer c.Close()
 	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	fmt.Fprintf(c, "421 4.7.0 %s Error: %s, try again later\r\n", host, why)
@@ -513,14 +546,6 @@ func portOf(hostport string) string {
 		return ""
 	}
 	return p
-}
-
-func remoteIP(c net.Conn) string {
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
-	if err != nil {
-		return c.RemoteAddr().String()
-	}
-	return host
 }
 
 // errorLog routes go-smtp's internal errors into slog.

@@ -50,6 +50,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &session{b: b, c: c, wc: wc, ds: b.newDeliverySession(c)}
 	s.wire = installWire(lineHooksOf(c), b.cfg.Hostname, b.cfg.Limits.MaxMessageBytes)
 	if wc != nil {
+		wc.helloDone.Store(true)
 		wc.info.setHelo(heloForHeader(c.Hostname()))
 		if st, ok := c.TLSConnectionState(); ok {
 			wc.handshakeDone(st)
