@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,12 +10,23 @@ import (
 	"github.com/aymanbagabas/go-osc52/v2"
 )
 
-// Clipboard returns a Copy function for Deps: the system clipboard when the
-// wizard runs on the admin's own machine (atotto: xclip, xsel, wl-copy,
-// pbcopy), otherwise OSC 52 written to the terminal, which puts the text on
-// the clipboard of the machine the admin is sitting at, through SSH, and
-// through tmux or screen when wrapped for them. getenv is os.Getenv.
-func Clipboard(term io.Writer, getenv func(string) string) func(string) (string, error) {
+// ErrNotCopied is wrapped by a copy that could not be made, or whose
+// arrival nobody can vouch for: the wizard then says so and shows the
+// value to select with the mouse, never "Copied".
+var ErrNotCopied = errors.New("not copied")
+
+// Clipboard returns a Copy function for Deps. It claims a copy only where
+// the path is known to work:
+//   - the system clipboard on the admin's own machine answered (atotto:
+//     xclip, xsel, wl-copy, pbcopy);
+//   - OSC 52 to the terminal outside tmux and screen (through SSH too: the
+//     text lands on the clipboard of the machine the admin sits at);
+//   - OSC 52 inside tmux when tmux passes it on: set-clipboard on, which
+//     tmuxOption (tmux show-options -gv NAME) is asked for. tmux's default,
+//     "external", keeps what programs send to itself.
+//
+// getenv is os.Getenv.
+func Clipboard(term io.Writer, getenv func(string) string, tmuxOption func(name string) (string, error)) func(string) (string, error) {
 	return func(text string) (string, error) {
 		remote := getenv("SSH_TTY") != "" || getenv("SSH_CONNECTION") != ""
 		if !remote && !clipboard.Unsupported {
@@ -23,18 +35,29 @@ func Clipboard(term io.Writer, getenv func(string) string) func(string) (string,
 			}
 		}
 		seq := osc52.New(text)
-		how := "terminal clipboard, OSC 52"
 		switch {
 		case getenv("TMUX") != "":
-			seq = seq.Tmux()
-			how += " through tmux"
+			v := ""
+			if tmuxOption != nil {
+				var err error
+				if v, err = tmuxOption("set-clipboard"); err != nil {
+					return "", fmt.Errorf("%w: tmux did not say whether it passes copies on (%v); `tmux set -g set-clipboard on` lets it", ErrNotCopied, err)
+				}
+			}
+			if strings.TrimSpace(v) != "on" {
+				return "", fmt.Errorf("%w: tmux keeps copies from programs to itself (set-clipboard is %s); `tmux set -g set-clipboard on` passes them to your terminal", ErrNotCopied, firstNonEmpty(strings.TrimSpace(v), "unknown"))
+			}
+			// set-clipboard on: tmux takes OSC 52 as it is and forwards it.
+			if _, err := seq.WriteTo(term); err != nil {
+				return "", fmt.Errorf("write OSC 52: %w", err)
+			}
+			return "terminal clipboard, OSC 52 through tmux", nil
 		case strings.HasPrefix(getenv("TERM"), "screen"):
-			seq = seq.Screen()
-			how += " through screen"
+			return "", fmt.Errorf("%w: GNU screen does not say whether it passes copies on to your terminal", ErrNotCopied)
 		}
 		if _, err := seq.WriteTo(term); err != nil {
 			return "", fmt.Errorf("write OSC 52: %w", err)
 		}
-		return how, nil
+		return "terminal clipboard, OSC 52", nil
 	}
 }

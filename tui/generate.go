@@ -71,7 +71,8 @@ func (g *generateScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		g.s.passphrase = nil
 		return goTo(stepReview), nil
 	case copiedMsg:
-		g.note = msg.String()
+		msg.shown = true
+		g.note = msg.view(g.Styles, g.w)
 		return stay, nil
 	case tea.KeyMsg:
 		if !g.Bindable(msg) {
@@ -82,7 +83,7 @@ func (g *generateScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		case key.Matches(msg, k.Back):
 			return nav{act: actBack}, nil
 		case g.csr != "" && key.Matches(msg, k.Copy):
-			return stay, copyCmd(g.s.deps.Copy, "certificate request", g.csr)
+			return stay, copyCmd(g.s.deps.Copy, "certificate request", g.csr, false)
 		case g.csr != "":
 			return stay, nil
 		case key.Matches(msg, k.Up), key.Matches(msg, k.Down):
@@ -110,7 +111,7 @@ func (g *generateScreen) View() string {
 		b.WriteString(g.csr)
 		b.WriteString("\n" + wrap(g.s.cmd("Send the request to your CA (c copies it). When the certificate comes back, run `smtptls setup` again, paste it, and load the key file above with ctrl+o on the key step."), g.w))
 		if g.note != "" {
-			b.WriteString("\n" + st.Muted.Render(g.note))
+			b.WriteString("\n" + g.note)
 		}
 		return b.String()
 	}

@@ -68,17 +68,18 @@ func (r *resultScreen) faultStep() step {
 func (r *resultScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 	switch msg := msg.(type) {
 	case copiedMsg:
-		r.note = msg.String()
+		r.note = msg.view(r.Styles, r.w)
 		return stay, nil
 	case tea.KeyMsg:
 		if !r.Bindable(msg) {
 			return stay, nil
 		}
+		r.note = "" // a copy's note lasts until the next key
 		k := r.Keys
 		switch {
 		case scroll(&r.vp, msg, k):
 		case key.Matches(msg, k.Copy):
-			return stay, copyCmd(r.s.deps.Copy, "verify command", r.verifyCommand())
+			return stay, copyCmd(r.s.deps.Copy, "verify command", r.verifyCommand(), true)
 		case r.ok() && (key.Matches(msg, k.Choose) || msg.String() == "q"):
 			return nav{act: actQuit}, nil
 		case !r.ok() && key.Matches(msg, k.Fix):

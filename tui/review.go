@@ -127,7 +127,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		}
 		return stay, nil
 	case copiedMsg:
-		r.note = msg.String()
+		r.note = msg.view(r.Styles, r.w)
 		return stay, nil
 	case tea.KeyMsg:
 		if r.edit != editNone {
@@ -136,6 +136,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		if !r.Bindable(msg) {
 			return stay, nil
 		}
+		r.note = "" // a copy's note lasts until the next key
 		k := r.Keys
 		switch {
 		case key.Matches(msg, k.Back):
@@ -157,7 +158,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 		case key.Matches(msg, k.EditListen):
 			return stay, r.startEdit(editListen, "Listen on: ", r.s.listen)
 		case key.Matches(msg, k.CopyTLSA) && r.rep != nil && r.rep.Summary != nil:
-			return stay, copyCmd(r.s.deps.Copy, "TLSA record", r.tlsaRecord())
+			return stay, copyCmd(r.s.deps.Copy, "TLSA record", r.tlsaRecord(), false)
 		case scroll(&r.vp, msg, k):
 		}
 	}
@@ -399,7 +400,7 @@ func (r *reviewScreen) View() string {
 			foot += "\n" + st.Err.Render("✗ "+r.editErr)
 		}
 	case r.note != "":
-		foot = st.Muted.Render(r.note)
+		foot = r.note
 	case r.checking:
 		foot = st.Muted.Render("Checking…")
 	default:

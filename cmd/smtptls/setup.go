@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -123,7 +124,7 @@ func wizardDeps(e *env, dir string, out io.Writer, getenv func(string) string) t
 		Apply: func(ctx context.Context, req apply.Request, progress func(apply.Step)) apply.Result {
 			return apply.Run(ctx, ad, req, progress)
 		},
-		Copy: tui.Clipboard(out, getenv),
+		Copy: tui.Clipboard(out, getenv, tmuxOption),
 		ReadClipboard: func() (string, error) {
 			if getenv("SSH_TTY") != "" || getenv("SSH_CONNECTION") != "" {
 				return "", errors.New("over SSH the clipboard here is not the admin's")
@@ -134,6 +135,17 @@ func wizardDeps(e *env, dir string, out io.Writer, getenv func(string) string) t
 			return verifyCommand(dir, listen, hostname, mode)
 		},
 	}
+}
+
+// tmuxOption asks the tmux the wizard runs in for a global option.
+func tmuxOption(name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "tmux", "show-options", "-gv", name).Output()
+	if err != nil {
+		return "", fmt.Errorf("tmux show-options: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // installedState combines apply.Current (health, listener) with the

@@ -416,3 +416,46 @@ func TestWizardE2EBunchedKeysAreActedOn(t *testing.T) {
 	w.keys("Escape")
 	w.waitFor(15*time.Second, "Certificate · step 2 of 6", "✓ mail.example.test, issued by Wizard Test Intermediate")
 }
+
+// TestWizardE2ECopyIsClaimedOnlyWhenItArrives copies the TLSA record in
+// tmux: with tmux's default set-clipboard nothing reaches a clipboard, so
+// the wizard must not say "Copied"; with set-clipboard on the record lands
+// in tmux's buffer (and the terminal's clipboard) and it says so.
+func TestWizardE2ECopyIsClaimedOnlyWhenItArrives(t *testing.T) {
+	wizNeed(t, "tmux", "openssl")
+	bin, pk, dir := wizBuild(t), makeWizPKI(t), filepath.Join(t.TempDir(), "cfg")
+	w := startWizard(t, bin, dir)
+	w.waitFor(20*time.Second, "How should this gateway handle STARTTLS?")
+	w.keys("Enter")
+	w.waitFor(15*time.Second, "Certificate · step 2 of 6")
+	for _, f := range []struct{ file, shows string }{{pk.leaf, "✓ mail.example.test"}, {pk.key, "✓ ECDSA P-256 private key"}, {pk.bundle, "✓ Wizard Test Root"}} {
+		w.paste(f.file, true)
+		w.waitFor(15*time.Second, f.shows)
+		w.keys("Tab")
+	}
+	w.waitFor(15*time.Second, "Review · step 5 of 6", "Ready.")
+
+	w.tmux("set-option", "-g", "set-clipboard", "external") // tmux's default
+	w.keys("t")
+	s := w.waitFor(15*time.Second, "Not copied", "set-clipboard on")
+	if strings.Contains(s, "Copied") {
+		t.Fatalf("claims a copy tmux kept to itself:\n%s", s)
+	}
+
+	w.tmux("set-option", "-g", "set-clipboard", "on")
+	w.keys("Down") // a key clears the note
+	w.waitFor(15*time.Second, "Ready.")
+	w.keys("t")
+	w.waitFor(15*time.Second, "Copied the TLSA record")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		buf, _ := exec.Command("tmux", "-S", w.sock, "show-buffer").Output()
+		if strings.Contains(string(buf), "._tcp.mail.example.test. IN TLSA 3 1 1 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tmux's buffer holds %q, not the TLSA record", buf)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
