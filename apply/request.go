@@ -40,6 +40,15 @@ type Request struct {
 	// listens.
 	Target     string
 	PostfixDir string
+	// Set changes settings by their config.toml key (`smtptls set`), after
+	// the fields above; any key of config.Settings works.
+	Set []Assignment
+}
+
+// Assignment is one KEY=VALUE of `smtptls set`.
+type Assignment struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // StepName names a step of the transaction, in the order they run.

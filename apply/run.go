@@ -180,7 +180,18 @@ func (t *txn) build(req Request, old config.Loaded, oldErr error) (next config.L
 	if err := setDelivery(req, &s); err != nil {
 		return next, err.Error(), ""
 	}
-	if s.Mode == config.ModeRequired && !req.ConfirmRequired {
+	for _, a := range req.Set {
+		if err := config.SetKey(&s, a.Key, a.Value); err != nil {
+			return next, err.Error(), ""
+		}
+	}
+	// Set changes other settings of a gateway that already requires TLS
+	// without asking again; it is switching to required that needs a yes.
+	stillRequired := len(req.Set) > 0 && req.Mode == "" && base.Settings.Mode == config.ModeRequired
+	if s.Mode == config.ModeRequired && !req.ConfirmRequired && !stillRequired {
+		if len(req.Set) > 0 && !req.DryRun {
+			return next, "mode required is not switched on with set: a public MX that requires TLS loses mail from every peer that cannot do STARTTLS; run `smtptls apply --mode required --yes` if this gateway must refuse plaintext mail", ""
+		}
 		if !req.DryRun {
 			return next, requiredRefusal, ""
 		}

@@ -175,12 +175,6 @@ const MinTimeout = time.Second
 // host name that is a DNS name. Everything that makes a generation live
 // runs it, after Check.
 func (s Settings) Sane() error {
-	if err := s.Check(); err != nil {
-		return err
-	}
-	if err := CheckHostname(s.Hostname); err != nil {
-		return err
-	}
 	rv := reflect.ValueOf(s)
 	for _, f := range fieldsOfSettings() {
 		v := rv.FieldByIndex(f.index)
@@ -203,7 +197,10 @@ func (s Settings) Sane() error {
 			}
 		}
 	}
-	return nil
+	if err := s.Check(); err != nil {
+		return err
+	}
+	return CheckHostname(s.Hostname)
 }
 
 // CheckHostname reports whether name is a DNS host name, as peers will

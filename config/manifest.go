@@ -165,22 +165,35 @@ func CheckGeneration(dir, gen string) error {
 
 // writeManifest writes m into gdir atomically (temp file, fsync, rename),
 // so a crash while marking a generation never leaves half a record.
+//
+// The directory is not fsynced after the rename: if a power cut loses it,
+// the manifest read back is the previous one, whole (pending, say), which
+// only understates the generation; the content it vouches for is the same.
 func writeManifest(gdir string, m Manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := encodeManifest(m)
 	if err != nil {
-		return fmt.Errorf("encode manifest: %w", err)
+		return err
 	}
 	tmp := filepath.Join(gdir, "."+ManifestFile+".tmp")
 	os.Remove(tmp)
-	// 0600: it names the key file's digest, and nobody but smtptls needs it.
-	if err := writeFileSync(tmp, append(b, '\n'), 0o600); err != nil {
+	if err := writeFileSync(tmp, b, 0o600); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, filepath.Join(gdir, ManifestFile)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("write manifest: %w", err)
 	}
-	return syncDir(gdir)
+	return nil
+}
+
+// encodeManifest renders m; it is stored 0600: it names the key file's
+// digest, and nobody but smtptls needs it.
+func encodeManifest(m Manifest) ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return append(b, '\n'), nil
 }
 
 // Mark records what became of gen (verified once live and proven, failed

@@ -38,6 +38,17 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("unknown TLS mode %q: use disabled, available or required", s)
 }
 
+// UnmarshalText reads a mode from config.toml or `smtptls set mode=...`,
+// refusing anything but the three names.
+func (m *Mode) UnmarshalText(b []byte) error {
+	v, err := ParseMode(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
 // NeedsCertificate reports whether the mode serves TLS.
 func (m Mode) NeedsCertificate() bool { return m == ModeAvailable || m == ModeRequired }
 

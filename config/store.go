@@ -353,16 +353,22 @@ func (s *Store) Stage(set Settings, m Material) (string, error) {
 		}{fn, m.TargetFiles[fn], 0o600})
 	}
 	man := Manifest{Created: s.Now().UTC(), Files: map[string]string{}, Settings: set, Status: StatusPending}
+	var batch []pendingFile
 	for _, f := range files {
 		if len(f.data) == 0 && f.name != SettingsFile {
 			continue
 		}
-		if err := writeFileSync(filepath.Join(tmp, f.name), f.data, f.perm); err != nil {
-			return "", fmt.Errorf("stage generation %s: %w", name, err)
-		}
+		batch = append(batch, pendingFile{filepath.Join(tmp, f.name), f.data, f.perm})
 		man.Files[f.name] = sha256Hex(f.data)
 	}
-	if err := writeManifest(tmp, man); err != nil {
+	mb, err := encodeManifest(man)
+	if err != nil {
+		return "", fmt.Errorf("stage generation %s: %w", name, err)
+	}
+	// The staging directory is invisible to Load until Activate renames
+	// it, so the manifest is written like the other files, in one batch.
+	batch = append(batch, pendingFile{filepath.Join(tmp, ManifestFile), mb, 0o600})
+	if err := writeFilesSync(batch); err != nil {
 		return "", fmt.Errorf("stage generation %s: %w", name, err)
 	}
 	if err := syncDir(tmp); err != nil {

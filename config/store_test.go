@@ -20,7 +20,7 @@ func clock(start time.Time) func() time.Time {
 	return func() time.Time { t = t.Add(time.Second); return t }
 }
 
-func openTestStore(t *testing.T) (*Store, string) {
+func openTestStore(t testing.TB) (*Store, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "cfg")
 	s, err := OpenStore(dir, testHost())
@@ -46,7 +46,7 @@ func material(tag string) Material {
 	}
 }
 
-func stageActivate(t *testing.T, s *Store, mode Mode, tag string) string {
+func stageActivate(t testing.TB, s *Store, mode Mode, tag string) string {
 	t.Helper()
 	gen, err := s.Stage(settings(mode), material(tag))
 	if err != nil {

@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"serve":    {"run the bundled SMTP listener", cmdServe},
 		"reload":   {"ask the running listener to load the current configuration", cmdReload},
 		"stop":     {"stop a listener started with serve --detach", cmdStop},
+		"set":      {"change settings (listen, limits, ...) through the apply transaction", cmdSet},
 	}
 }
 

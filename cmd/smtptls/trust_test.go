@@ -1,13 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/internal/testpki"
 )
@@ -331,5 +334,123 @@ func TestTrustRenewalHookKeepsTheGoodHistory(t *testing.T) {
 	}
 	if got := opensslServed(t, a.listen(), one.ca, one.name); got != one.fp {
 		t.Errorf("after the rollback the listener serves %s, want %s", got, one.fp)
+	}
+}
+
+// set changes a setting through the whole transaction; bad values and
+// unknown keys are refused with the disk unchanged.
+func TestTrustSetChangesSettingsThroughTheTransaction(t *testing.T) {
+	a := newApplyEnv(t)
+	one := writePKI(t, "one")
+	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	before, _ := config.CurrentGeneration(a.dir)
+	newListen := "127.0.0.1:" + strconv.Itoa(applyFreePort(t))
+
+	out, errOut, code := a.run("set", "--config-dir", a.dir, "--dry-run", "listen="+newListen, "limits.max_connections_per_ip=50")
+	if code != exitOK || !strings.Contains(out, "limits.max_connections_per_ip") || !strings.Contains(out, newListen) {
+		t.Errorf("set --dry-run: exit %d\n%s%s", code, out, errOut)
+	}
+	if cur, _ := config.CurrentGeneration(a.dir); cur != before {
+		t.Fatalf("the dry run switched to %s", cur)
+	}
+
+	for _, bad := range []struct{ arg, want string }{
+		{"limits.max_conections=5", "known ones are"},
+		{"limits.command_timeout=500ms", "no timeout may be under 1s"},
+		{"limits.command_timeout=soon", "write it like 30s"},
+		{"limits.max_recipients=0", "no limit may be under 1"},
+		{"limits.max_recipients=many", "not a whole number"},
+		{"hostname=mail_gateway", "not a DNS name"},
+		{"listen=nowhere", "listen address"},
+		{"mode=requird", "unknown TLS mode"},
+	} {
+		out, errOut, code := a.run("set", "--config-dir", a.dir, bad.arg)
+		if code != exitFail || !strings.Contains(out+errOut, bad.want) {
+			t.Errorf("set %s: exit %d, want 1 and %q\n%s%s", bad.arg, code, bad.want, out, errOut)
+		}
+	}
+	if _, errOut, code := a.run("set", "--config-dir", a.dir, "listen"); code != exitUsage || !strings.Contains(errOut, "KEY=VALUE") {
+		t.Errorf("set without =: exit %d %s", code, errOut)
+	}
+	if gens, _ := config.ListGenerations(a.dir); len(gens) != 1 {
+		t.Errorf("refused sets left %d generations, want 1", len(gens))
+	}
+
+	out, errOut, code = a.run("set", "--config-dir", a.dir, "listen="+newListen, "limits.max_connections_per_ip=50")
+	if code != exitOK || !strings.Contains(out, "ok   verify") {
+		t.Fatalf("set: exit %d\n%s%s", code, out, errOut)
+	}
+	l, err := config.Load(a.dir, config.Host{Getenv: func(string) string { return "" }})
+	if err != nil || l.Settings.Listen != newListen || l.Settings.Limits.MaxConnectionsPerIP != 50 || l.Settings.Mode != config.ModeAvailable {
+		t.Errorf("after set: %+v %v", l.Settings, err)
+	}
+	if got := opensslServed(t, newListen, one.ca, one.name); got != one.fp {
+		t.Errorf("the listener on %s serves %s, want %s", newListen, got, one.fp)
+	}
+	// The same set again writes nothing.
+	out, _, code = a.run("set", "--config-dir", a.dir, "limits.max_connections_per_ip=50")
+	if code != exitOK || !strings.Contains(out, "already serving this configuration") {
+		t.Errorf("repeated set: exit %d\n%s", code, out)
+	}
+	// --json is one object.
+	out, _, code = a.run("set", "--config-dir", a.dir, "--json", "limits.max_recipients=200")
+	var res apply.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK || !res.Applied {
+		t.Errorf("set --json: exit %d, %v\n%s", code, err, out)
+	}
+}
+
+// No key bytes in any output of the paths this issue adds: set, reload
+// (refused, forced), rollback (dry run, refused, forced), status of an
+// edited generation, the manifest.
+func TestTrustNoKeyInNewOutputs(t *testing.T) {
+	a := newApplyEnv(t)
+	one, two := writePKI(t, "one"), writePKI(t, "two")
+	var outputs []string
+	collect := func(args ...string) int {
+		o, e, code := a.run(args...)
+		outputs = append(outputs, strings.Join(args, " ")+"\n"+o+e)
+		return code
+	}
+	if code := collect(a.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply: %s", outputs[len(outputs)-1])
+	}
+	collect(a.applyArgs("available", two)...)
+	collect(a.applyArgs("available", two)...)
+	collect("set", "--config-dir", a.dir, "limits.max_recipients=150")
+	collect("set", "--config-dir", a.dir, "--json", "limits.max_recipients=160")
+	collect("set", "--config-dir", a.dir, "--dry-run", "--json", "limits.max_recipients=170")
+	collect("set", "--config-dir", a.dir, "limits.bogus=1")
+	collect("rollback", "--config-dir", a.dir, "--dry-run")
+	collect("rollback", "--config-dir", a.dir, "--dry-run", "--json")
+	// A key that does not match, written into the live generation.
+	a.editCurrent(config.KeyFile, func(string) string { return string(one.ch.Leaf.KeyPEM()) })
+	collect("status", "--config-dir", a.dir)
+	collect("status", "--config-dir", a.dir, "--json")
+	collect("reload", "--config-dir", a.dir)
+	collect("reload", "--config-dir", a.dir, "--json")
+	collect("reload", "--config-dir", a.dir, "--force", "--json")
+	collect("apply", "--config-dir", a.dir, "--mode", "available", "--dry-run", "--json")
+	collect("rollback", "--config-dir", a.dir, "--json")
+	collect("rollback", "--config-dir", a.dir, "--force")
+
+	logs, _ := os.ReadFile(filepath.Join(a.dir, config.LogFile))
+	all := strings.Join(outputs, "\n") + string(logs)
+	gens, _ := config.ListGenerations(a.dir)
+	for _, g := range gens {
+		p := filepath.Join(a.dir, config.GenerationsDir, g.Name, config.ManifestFile)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all += string(b)
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s is %v, want 0600", p, fi.Mode().Perm())
+		}
+	}
+	for _, p := range []pki{one, two} {
+		assertNoKeyIn(t, "output of set, reload, rollback, status or a manifest", all, p.ch.Leaf.KeyPEM())
 	}
 }
