@@ -115,6 +115,7 @@ func (d spoolDelivery) Data(env spool.Envelope, body io.Reader) (string, *smtp.S
 type relayDelivery struct{ r *relay.Relay }
 
 func (d *relayDelivery) newSession(peer string) deliverySession { return d.r.NewSession(peer) }
+func (d *relayDelivery) close() error                           { return nil }
 
 // newDeliverySession starts the delivery half of an inbound session. A
 // relay connects to the next hop right away when MAIL is what comes next:
@@ -129,7 +130,6 @@ func (b *backend) newDeliverySession(c *smtp.Conn) deliverySession {
 	}
 	return ds
 }
-func (d *relayDelivery) close() error { return nil }
 
 // relayDenied records a recipient refused by accept_domains.
 func (s *session) relayDenied(to string) {

@@ -82,6 +82,9 @@ func (s *wireSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if bytes.Contains(b, []byte("SLOW-ME")) {
+		time.Sleep(3 * time.Second) // longer than the relay waits in its test
+	}
 	if bytes.Contains(b, []byte("REFUSE-ME")) {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Content refused"}
 	}
