@@ -255,6 +255,9 @@ func (r *reviewScreen) content() string {
 	}
 	row("Mode", modeLine[r.s.mode])
 	row("Listen on", r.s.listen+st.Muted.Render("  (l to edit)"))
+	for _, d := range deliveryRows(r.s.installed.Loaded.Settings) {
+		row(d[0], d[1])
+	}
 	if !r.s.mode.NeedsCertificate() {
 		b.WriteString("\n" + st.Warn.Render("! STARTTLS will not be offered: mail and any passwords in it travel in plain text.") + "\n")
 		r.writeChanges(&b)

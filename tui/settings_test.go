@@ -105,3 +105,18 @@ func TestHostNameDefaultsToANameTheCertificateCovers(t *testing.T) {
 		})
 	}
 }
+
+// The installed delivery is carried over by the wizard's apply, so the
+// review shows it: where mail goes, and which domains are accepted.
+func TestReviewShowsInstalledRelay(t *testing.T) {
+	h := newHarness(t)
+	s := config.DefaultSettings(false, "mail.example.test")
+	s.Delivery = config.DeliveryRelay
+	s.Relay.NextHop = "smtp://10.0.0.5:25"
+	s.AcceptDomains = []string{"example.test", "example.net"}
+	h.installed.Loaded.Settings = s
+	h.start(100, 30)
+	h.press("up", "enter")
+	h.wantScreen("Review")
+	h.wantView("Delivery      relay to smtp://10.0.0.5:25 (TLS may)", "Accepts       example.test, example.net; other domains get 550 5.7.1")
+}
