@@ -35,6 +35,8 @@ type Config struct {
 	AcceptDomains []string
 	// Relay is where mail goes with delivery = relay; nil: the spool.
 	Relay *relay.Target
+	// TLS is the handshake policy; the zero value means the defaults.
+	TLS config.TLSPolicy
 }
 
 // Options are the parts of a server that tests replace.
@@ -65,6 +67,7 @@ func ConfigFrom(l config.Loaded) (Config, error) {
 		SpoolDir:        l.SpoolPath(),
 		BareLineEndings: s.BareLineEndings,
 		Limits:          s.Limits,
+		TLS:             s.TLS,
 	}
 	if err := c.setDelivery(s); err != nil {
 		return Config{}, err

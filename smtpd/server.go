@@ -28,7 +28,8 @@ type Server struct {
 	log  *slog.Logger
 
 	cert    atomic.Pointer[tls.Certificate]
-	tlsConf *tls.Config
+	tlsConf *tls.Config // what go-smtp gets: it asks configForClient
+	policy  tlsPolicy   // what a handshake offers (tlspolicy.go)
 
 	mu      sync.Mutex
 	cfg     Config
@@ -93,18 +94,15 @@ func New(cfg Config, opts Options) (*Server, error) {
 		conns:      map[*conn]*generation{},
 		stressDone: make(chan struct{}),
 	}
+	cfg.TLS = tlsPolicyOrDefault(cfg.TLS)
+	s.cfg = cfg
 	s.curLimits.Store(&cfg.Limits)
 	s.tlsConf = &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			c := s.cert.Load()
-			if c == nil {
-				return nil, errors.New("no certificate configured")
-			}
-			return c, nil
-		},
+		MinVersion:         tls.VersionTLS12,
+		GetCertificate:     s.getCertificate,
 		GetConfigForClient: s.configForClient,
 	}
+	s.policy.set(cfg.TLS, s.getCertificate, opts.Now())
 	if cfg.Certificate != nil {
 		s.cert.Store(cfg.Certificate)
 	}
@@ -144,20 +142,27 @@ func limitsWithDefaults(l config.Limits) config.Limits {
 	return l
 }
 
-// configForClient records what the peer offered, for the log line of a
-// failed handshake.
+func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c := s.cert.Load()
+	if c == nil {
+		return nil, errors.New("no certificate configured")
+	}
+	return c, nil
+}
+
+// configForClient gives each handshake the TLS policy in force, and
+// records what the peer offered, for the log line of a failed handshake.
 func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	c := s.policy.config(s.opts.Now())
 	wc, _ := hello.Conn.(*conn)
 	if wc == nil {
-		return nil, nil
+		return c, nil
 	}
 	wc.hs.sawHello(hello)
 	// A config of its own lets VerifyConnection say which connection it is
 	// about, so the session log has the TLS version and cipher even when
 	// the peer never sends a command over TLS. Clone costs about a
 	// microsecond against some 300 of handshake.
-	c := s.tlsConf.Clone()
-	c.GetConfigForClient = nil
 	c.VerifyConnection = func(st tls.ConnectionState) error {
 		wc.hs.setState(st)
 		return nil
@@ -247,6 +252,7 @@ func (s *Server) Reload(cfg Config) error {
 		return err
 	}
 	cfg.Limits = limitsWithDefaults(cfg.Limits)
+	cfg.TLS = tlsPolicyOrDefault(cfg.TLS)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started || s.closed {
@@ -284,6 +290,7 @@ func (s *Server) Reload(cfg Config) error {
 	if cfg.Certificate != nil {
 		s.cert.Store(cfg.Certificate)
 	}
+	s.policy.set(cfg.TLS, s.getCertificate, s.opts.Now())
 	if g != nil {
 		old := s.gen
 		s.gen = g
