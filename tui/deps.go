@@ -47,7 +47,7 @@ type Deps struct {
 	// --config-dir; every command the wizard prints for another one
 	// carries --config-dir ConfigDir.
 	DefaultConfigDir string
-	Checker   Checker
+	Checker          Checker
 	// Installed reads the installed configuration and the listener state.
 	Installed func(ctx context.Context) (Installed, error)
 	// Apply runs the apply transaction, calling progress for every step.
