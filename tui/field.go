@@ -243,6 +243,12 @@ func (fs *fieldScreen) updateField(k tea.KeyMsg) (nav, tea.Cmd) {
 
 // changed starts a check: at once for a paste, after a pause for typing.
 func (fs *fieldScreen) changed(now bool) tea.Cmd {
+	if fs.field == validate.FieldKey && len(fs.s.passphrase) > 0 {
+		// The pass phrase belonged to the key that was there: forget it,
+		// so another key is never tried with it, and ask again if needed.
+		clear(fs.s.passphrase)
+		fs.s.passphrase = nil
+	}
 	fs.seq++
 	fs.checking = true
 	fs.layout()

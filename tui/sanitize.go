@@ -17,12 +17,16 @@ func Sanitize(s string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(s))
+	pairs := crlfThroughTerminal(s)
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
 		case c == '\r':
 			b.WriteByte('\n')
 			i++
+			if pairs && i < len(s) && s[i] == '\r' {
+				i++
+			}
 			if i < len(s) && s[i] == '\n' {
 				i++
 			}
@@ -122,4 +126,28 @@ func skipString(s string, i int) int {
 		i++
 	}
 	return i
+}
+
+// crlfThroughTerminal reports whether s is a CRLF file pasted through a
+// terminal, which sends CR for the CR and CR again for the LF: no LF at
+// all, and every run of CRs of even length. Then CR CR is one line break,
+// so line numbers match the file the admin has open.
+func crlfThroughTerminal(s string) bool {
+	if strings.IndexByte(s, '\n') >= 0 || !strings.Contains(s, "\r\r") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\r' {
+			continue
+		}
+		n := 0
+		for i < len(s) && s[i] == '\r' {
+			n++
+			i++
+		}
+		if n%2 != 0 && i < len(s) {
+			return false
+		}
+	}
+	return true
 }

@@ -120,3 +120,37 @@ func TestReviewShowsInstalledRelay(t *testing.T) {
 	h.wantScreen("Review")
 	h.wantView("Delivery      relay to smtp://10.0.0.5:25 (TLS may)", "Accepts       example.test, example.net; other domains get 550 5.7.1")
 }
+
+// The pass phrase belongs to the key it decrypted: when the key field
+// changes it is forgotten, and the next encrypted key asks for its own.
+func TestPassPhraseIsForgottenWhenTheKeyChanges(t *testing.T) {
+	h := newHarness(t).start(80, 24)
+	h.toCert()
+	h.paste(pki(t, "leaf.pem"))
+	h.press("tab")
+	h.paste(pki(t, "leaf-encrypted.key"))
+	h.wantView("Pass phrase:")
+	h.press("correct horse", "enter")
+	h.wantView("decrypted with the pass phrase")
+	h.press("ctrl+u")
+	if len(h.m.s.passphrase) != 0 {
+		t.Fatal("the pass phrase is kept after the key field was cleared")
+	}
+	h.paste(pki(t, "leaf-encrypted.key"))
+	h.wantView("Pass phrase:")
+	h.wantNotView("decrypted with the pass phrase")
+}
+
+// A CRLF file pasted through a terminal arrives with CR CR for every line
+// break: it counts as one, so line numbers match the file.
+func TestCRLFFilePastedThroughATerminalKeepsItsLineNumbers(t *testing.T) {
+	h := newHarness(t).start(80, 30)
+	h.toCert()
+	crlf := strings.ReplaceAll(pki(t, "leaf.pem")+pki(t, "leaf.key"), "\n", "\r\n")
+	h.paste(strings.ReplaceAll(crlf, "\n", "\r")) // what the terminal sends
+	h.wantView("18 lines", "Line 14: The certificate field holds a private key")
+	// A file with blank lines between blocks, LF only, keeps them.
+	h.press("ctrl+u")
+	h.paste(strings.ReplaceAll(pki(t, "leaf.pem")+"\n"+pki(t, "leaf.key"), "\n", "\r"))
+	h.wantView("19 lines", "Line 15: The certificate field holds a private key")
+}
