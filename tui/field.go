@@ -458,8 +458,18 @@ func (fs *fieldScreen) computeResultLines() []string {
 			add(st.Text.Render, "  ", h)
 		}
 	}
+	// No ✓ beside a ✗: with an error in this field, what was recognised is
+	// listed without a verdict.
+	hasErr := false
+	for _, d := range diags {
+		hasErr = hasErr || d.Severity == validate.SevError
+	}
 	for _, r := range fs.res.Recognised {
-		add(st.OK.Render, "✓ ", r)
+		if hasErr {
+			add(st.Text.Render, "· ", r)
+		} else {
+			add(st.OK.Render, "✓ ", r)
+		}
 	}
 	repeats := map[string]int{}
 	for _, d := range diags {
@@ -627,7 +637,15 @@ func (fs *fieldScreen) FullHelp() [][]key.Binding {
 		withHelp(k.Choose, "enter", "new line (never moves on)"),
 		withHelp(k.Up, "arrows", "move"), k.PageUp, k.PageDn, k.Clear, k.Paste,
 	}
-	nav := []key.Binding{k.Next, k.Back, k.LoadFile, k.Keep}
+	switch fs.input {
+	case inputPath, inputPass:
+		return [][]key.Binding{fs.ShortHelp()}
+	}
+	// Only keys that do something here.
+	nav := []key.Binding{k.Next, k.Back, k.LoadFile}
+	if fs.s.installedText(fs.field) != "" {
+		nav = append(nav, k.Keep)
+	}
 	if fs.field == validate.FieldCertificate {
 		nav = append(nav, k.Generate)
 	}

@@ -143,5 +143,13 @@ func (m *modeScreen) ShortHelp() []key.Binding {
 
 func (m *modeScreen) FullHelp() [][]key.Binding {
 	k := m.Keys
-	return [][]key.Binding{{k.Up, k.Down, withHelp(key.NewBinding(key.WithKeys("1")), "1/2/3", "pick a mode")}, {k.Choose, withHelp(k.Keep, "ctrl+k", "keep installed, go to review"), k.Back, k.Quit}}
+	if m.confirm {
+		return [][]key.Binding{{k.Yes, k.No}}
+	}
+	// Only keys that do something here.
+	second := []key.Binding{k.Choose}
+	if m.keepable() {
+		second = append(second, withHelp(k.Keep, "ctrl+k", "keep installed, go to review"))
+	}
+	return [][]key.Binding{{k.Up, k.Down, withHelp(key.NewBinding(key.WithKeys("1")), "1/2/3", "pick a mode")}, append(second, k.Quit)}
 }

@@ -258,6 +258,10 @@ func (r *reviewScreen) content() string {
 	for _, d := range deliveryRows(r.s.installed.Loaded.Settings) {
 		row(d[0], d[1])
 	}
+	if r.s.mode == config.ModeRequired {
+		// Said on the mode screen once; the review is where apply is pressed.
+		b.WriteString(st.Warn.Render(wrap("! Required refuses mail from every sender that does not use TLS: never use it on a public MX.", r.w)) + "\n")
+	}
 	if !r.s.mode.NeedsCertificate() {
 		b.WriteString("\n" + st.Warn.Render("! STARTTLS will not be offered: mail and any passwords in it travel in plain text.") + "\n")
 		r.writeChanges(&b)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/smtptls/smtptls/config"
 )
 
@@ -153,4 +155,69 @@ func TestCRLFFilePastedThroughATerminalKeepsItsLineNumbers(t *testing.T) {
 	h.press("ctrl+u")
 	h.paste(strings.ReplaceAll(pki(t, "leaf.pem")+"\n"+pki(t, "leaf.key"), "\n", "\r"))
 	h.wantView("19 lines", "Line 15: The certificate field holds a private key")
+}
+
+// A ✓ beside a ✗ for the same key says "fine" and "broken" at once.
+func TestNoCheckMarkBesideAnErrorInTheSameField(t *testing.T) {
+	h := newHarness(t).start(80, 30)
+	h.toCert()
+	h.paste(pki(t, "leaf.pem"))
+	h.press("tab")
+	h.paste(pki(t, "other.key"))
+	h.wantView("✗", "does not belong")
+	h.wantNotView("✓")
+	h.press("tab", "esc", "esc")
+	h.wantScreen("Certificate")
+	h.press("ctrl+u")
+	h.paste(pki(t, "expired.pem"))
+	h.wantView("✗", "expired")
+	h.wantNotView("✓")
+}
+
+// After a resize the review still starts at its top: the title, the mode
+// and the listen address stay in view.
+func TestReviewKeepsItsTopInViewAfterAResize(t *testing.T) {
+	for _, sz := range [][4]int{{80, 24, 100, 30}, {60, 20, 80, 24}, {80, 24, 60, 20}, {80, 24, 40, 14}, {200, 60, 80, 24}} {
+		h := newHarness(t).start(sz[0], sz[1])
+		h.fillAll()
+		h.send(tea.WindowSizeMsg{Width: sz[2], Height: sz[3]})
+		lines := strings.Split(h.view(), "\n")
+		if len(lines) != sz[3] || !strings.HasPrefix(lines[0], "smtptls setup · Review") || !strings.HasPrefix(lines[2], "Mode") {
+			t.Fatalf("%dx%d → %dx%d: the review's top is not in view:\n%s", sz[0], sz[1], sz[2], sz[3], h.view())
+		}
+	}
+}
+
+// The help lists only keys that do something on the screen.
+func TestHelpListsOnlyKeysThatWork(t *testing.T) {
+	h := newHarness(t).start(80, 30)
+	h.press("?")
+	h.wantView("All keys on this screen")
+	h.wantNotView("ctrl+k") // nothing installed to keep
+	h.press("esc")
+	h.toCert()
+	h.press("?")
+	h.wantView("ctrl+g")
+	h.wantNotView("ctrl+k")
+	h.press("esc", "esc", "up", "enter")
+	h.wantScreen("Review")
+	h.press("?")
+	h.wantView("edit listen address")
+	h.wantNotView("edit host name", "copy TLSA") // Disabled: no certificate
+}
+
+// Required mode's review repeats the mode screen's warning, where apply is
+// pressed.
+func TestRequiredModeReviewRepeatsTheWarning(t *testing.T) {
+	h := newHarness(t).start(80, 30)
+	h.press("down", "enter", "y")
+	h.wantScreen("Certificate")
+	h.paste(pki(t, "leaf.pem"))
+	h.press("tab")
+	h.paste(pki(t, "leaf.key"))
+	h.press("tab")
+	h.paste(pki(t, "bundle.pem"))
+	h.press("tab")
+	h.wantScreen("Review")
+	h.wantView("! Required refuses mail from every sender that does not use TLS")
 }
