@@ -23,9 +23,12 @@ var errLMTPOneRecipient = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.Enhanced
 	Message: "Too many recipients: one per message here, send the others in a new transaction"}
 
 // Session is the outbound half of one inbound SMTP session. It has the
-// shape of go-smtp's Session (Mail, Rcpt, Data, Reset, Logout) and is used
-// from the inbound session's goroutine only.
+// shape of go-smtp's Session (Mail, Rcpt, Data, Reset, Logout).
 type Session struct {
+	// mu: go-smtp runs Data in a goroutine of its own for BDAT and calls
+	// Reset or Logout on a RSET or a hang-up mid-chunk, after closing the
+	// body pipe; Data then ends and Reset waits for it here.
+	mu   sync.Mutex
 	r    *Relay
 	peer string // the sender's address, for log lines
 	out  *outbound
@@ -44,6 +47,8 @@ type dialResult struct {
 // its way to MAIL, so the set-up's round trips overlap the sender's. The
 // outcome, a failure included, is taken up at MAIL.
 func (s *Session) Prepare() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.out != nil || s.pending != nil {
 		return
 	}
@@ -64,8 +69,10 @@ func (r *Relay) NewSession(peer string) *Session { return &Session{r: r, peer: p
 // Mail opens the session to the next hop if none is open and forwards
 // MAIL with the parameters the next hop supports.
 func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.inTx {
-		s.Reset()
+		s.reset()
 	}
 	fresh := false
 	if s.pending != nil {
@@ -99,6 +106,8 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 
 // Rcpt forwards one recipient; the next hop's refusal is the sender's reply.
 func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.out == nil || !s.inTx {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Bad sequence of commands: MAIL first"}
 	}
@@ -121,6 +130,8 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 // without its final dot, so the next hop discards it, and is returned as
 // is. id is the id our Received: line names.
 func (s *Session) Data(env spool.Envelope, body io.Reader) (id string, reply *smtp.SMTPError, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.out == nil || !s.inTx || s.rcpt == 0 {
 		return "", nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Bad sequence of commands: no valid recipients"}
 	}
@@ -185,6 +196,12 @@ func (s *Session) closeData(w *smtp.DataCommand) (string, error) {
 // Reset passes RSET on when the next hop has a transaction open; after a
 // completed DATA it has none, and the round trip is saved.
 func (s *Session) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reset()
+}
+
+func (s *Session) reset() {
 	if s.out != nil && s.inTx {
 		if err := s.out.c.Reset(); err != nil {
 			s.r.o.Log.Warn("relay: RSET to the next hop failed; closing that session", "peer", s.peer, "err", err)
@@ -196,13 +213,15 @@ func (s *Session) Reset() {
 
 // Logout ends the outbound session with QUIT, as the sender ended its own.
 func (s *Session) Logout() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if ch := s.pending; ch != nil {
 		// Never used: close it once it is there, without holding up the
 		// end of the inbound session.
 		s.pending = nil
 		go func() {
 			if r := <-ch; r.o != nil {
-				(&Session{out: r.o}).Logout()
+				r.o.quit()
 			}
 		}()
 		return
