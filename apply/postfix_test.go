@@ -27,7 +27,7 @@ import (
 // pfEnv is a private running Postfix and an smtptls config dir that
 // configures it, driven in process through the real transaction.
 type pfEnv struct {
-	t   *testing.T
+	t   testing.TB
 	pf  *postfixtest.Instance
 	dir string
 	d   Deps
@@ -36,12 +36,14 @@ type pfEnv struct {
 	chains map[string]*testpki.Chain
 }
 
-func newPFEnv(t *testing.T, o postfixtest.Options) *pfEnv {
+func newPFEnv(t testing.TB, o postfixtest.Options) *pfEnv {
 	t.Helper()
 	postfixtest.Skip(t)
-	// Each test has its own instance; they spend most of their time
-	// waiting on Postfix, so they run side by side.
-	t.Parallel()
+	if tt, ok := t.(*testing.T); ok {
+		// Each test has its own instance; they spend most of their time
+		// waiting on Postfix, so they run side by side.
+		tt.Parallel()
+	}
 	pf := postfixtest.Start(t, o)
 	h := config.Host{Root: true, Getenv: func(string) string { return "" }, UserConfigDir: func() (string, error) { return "", errors.New("none") }}
 	e := &pfEnv{t: t, pf: pf, dir: filepath.Join(t.TempDir(), "smtptls"), chains: map[string]*testpki.Chain{},
@@ -164,7 +166,7 @@ func leafOf(out []byte) string {
 }
 
 // smtpSay opens a plaintext session and returns the reply to each command.
-func smtpSay(t *testing.T, addr string, cmds ...string) []string {
+func smtpSay(t testing.TB, addr string, cmds ...string) []string {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {

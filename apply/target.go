@@ -32,6 +32,13 @@ type Target interface {
 	Status(ctx context.Context, installed config.Loaded, loaded, sound bool) TargetStatus
 }
 
+// unwriter is a target that has written outside the store something that
+// names files in it (Postfix's main.cf): a rollback undoes that first,
+// then switches the store back, then calls Restore.
+type unwriter interface {
+	Unwrite(ctx context.Context) error
+}
+
 // Plan is what a target will do besides the generation store.
 type Plan struct {
 	// Changes are shown by a dry run and the review, after the store's own.

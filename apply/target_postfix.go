@@ -42,7 +42,7 @@ type postfixTarget struct {
 	servedBefore string
 	probedBefore bool
 
-	activated, wrote bool
+	activated, wrote, unwritten bool
 }
 
 func newPostfixTarget(d Deps, dir string, s config.Settings, verifyAt string) *postfixTarget {
@@ -116,16 +116,40 @@ func (p *postfixTarget) wanted(l config.Loaded) map[string]string {
 }
 
 func (p *postfixTarget) Prepare(ctx context.Context, cur, next config.Loaded) (Plan, error) {
-	if err := p.ready(ctx); err != nil {
-		return Plan{}, err
+	if !p.d.Host.Root {
+		return Plan{}, p.ready(ctx)
 	}
-	if err := p.look(ctx); err != nil {
-		return Plan{}, err
+	// postfix status is a shell script and the slowest look; read main.cf
+	// and master.cf meanwhile (an apply's time is mostly Postfix's tools).
+	var lookErr error
+	var have map[string]postfix.Param
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if lookErr = p.look(ctx); lookErr != nil {
+			return
+		}
+		names := append([]string{}, postfix.TouchedParams...)
+		for k := range p.d.PostfixExtra {
+			names = append(names, k)
+		}
+		var err error
+		if have, err = p.pf.Explicit(ctx, names...); err != nil {
+			lookErr = &targetError{err.Error()}
+		}
+	}()
+	readyErr := p.ready(ctx)
+	<-done
+	if readyErr != nil {
+		return Plan{}, readyErr
+	}
+	if lookErr != nil {
+		return Plan{}, lookErr
 	}
 	p.want = p.wanted(next)
-	prev, err := p.pf.Explicit(ctx, sortedNames(p.want)...)
-	if err != nil {
-		return Plan{}, &targetError{err.Error()}
+	prev := map[string]postfix.Param{}
+	for k := range p.want {
+		prev[k] = have[k]
 	}
 	p.prev = prev
 	plan := Plan{Files: map[string][]byte{}}
@@ -212,8 +236,21 @@ func (p *postfixTarget) changedParams() []string {
 	return out
 }
 
-// Restore puts main.cf's parameters back as they were, reloads, and checks
-// that Postfix serves what it served before.
+// Unwrite puts main.cf's parameters back as they were, before the store
+// is switched back (so main.cf never names a generation that is gone).
+func (p *postfixTarget) Unwrite(ctx context.Context) error {
+	if !p.wrote || p.unwritten {
+		return nil
+	}
+	if err := p.pf.Restore(ctx, p.prev); err != nil {
+		return fmt.Errorf("restoring main.cf failed: %v", err)
+	}
+	p.unwritten = true
+	return nil
+}
+
+// Restore puts main.cf's parameters back as they were (if Unwrite has not),
+// reloads, and checks that Postfix serves what it served before.
 func (p *postfixTarget) Restore(ctx context.Context, prev config.Loaded) (string, bool) {
 	back := describeGen(prev.Generation)
 	if !p.activated {
@@ -221,8 +258,8 @@ func (p *postfixTarget) Restore(ctx context.Context, prev config.Loaded) (string
 	}
 	what := "main.cf was not changed"
 	if p.wrote {
-		if err := p.pf.Restore(ctx, p.prev); err != nil {
-			return fmt.Sprintf("switched back to %s, but restoring main.cf failed: %v; run `smtptls status`", back, err), false
+		if err := p.Unwrite(ctx); err != nil {
+			return fmt.Sprintf("switched back to %s, but %v; run `smtptls status`", back, err), false
 		}
 		what = "main.cf parameters restored"
 	}

@@ -348,6 +348,13 @@ func (t *txn) rollback(step StepName, why string) Result {
 
 	var err error
 	back := describeGen(t.prev)
+	if u, ok := t.tgt.(unwriter); ok {
+		// Undo what points into the store before the store moves: a crash
+		// in between must never leave main.cf naming a file that is gone.
+		if err := u.Unwrite(ctx); err != nil {
+			t.res.Warnings = append(t.res.Warnings, err.Error())
+		}
+	}
 	if t.prev == "" {
 		err = t.store.Deactivate()
 	} else {
