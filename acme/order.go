@@ -231,7 +231,7 @@ func (a *announce) Present(ctx context.Context, domain, token, keyAuth string) e
 func (a *announce) CleanUp(ctx context.Context, domain, token, keyAuth string) error {
 	err := a.Provider.CleanUp(ctx, domain, token, keyAuth)
 	if err == nil {
-		a.progress(Event{Step: StepChallenge, Name: domain, Detail: "validated; responder closed"})
+		a.progress(Event{Step: StepChallenge, Name: domain, Detail: "responder closed"})
 	}
 	return err
 }

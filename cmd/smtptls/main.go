@@ -50,6 +50,8 @@ func commands() map[string]command {
 		"reload":   {"ask the running listener to load the current configuration", cmdReload},
 		"stop":     {"stop a listener started with serve --detach", cmdStop},
 		"set":      {"change settings (listen, limits, ...) through the apply transaction", cmdSet},
+		"acme":     {"get a certificate from an ACME CA (Let's Encrypt) and apply it", cmdACME},
+		"renew":    {"renew the ACME certificate when it is due, and apply it", cmdRenew},
 	}
 }
 

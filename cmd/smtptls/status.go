@@ -49,18 +49,25 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	st = statusForDir(st, dir, e.host)
+	acmeSt := loadACMEStatus(dir)
+	if a := acmeSt.attention(); a != "" {
+		st.NeedsAttention = append(st.NeedsAttention, a)
+	}
 	code := exitOK
 	if len(st.NeedsAttention) > 0 {
 		code = exitFail
 	}
 	if *asJSON {
-		return writeJSON(e, "status", st, code)
+		return writeJSON(e, "status", struct {
+			apply.Status
+			ACME *acmeStatus `json:"acme,omitempty"`
+		}{st, acmeSt}, code)
 	}
-	statusWrite(e.stdout, st, useColor(e.stdout, e.host.Getenv), e.now())
+	statusWrite(e.stdout, st, useColor(e.stdout, e.host.Getenv), e.now(), acmeSt.write)
 	return code
 }
 
-func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
+func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time, extra ...func(io.Writer)) {
 	paint := func(code, s string) string {
 		if !color {
 			return s
@@ -150,6 +157,9 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time) {
 		} else {
 			row("rollback to", st.Previous+" would be refused: "+st.PreviousProblems[0].Message)
 		}
+	}
+	for _, f := range extra {
+		f(w)
 	}
 	if len(st.NeedsAttention) == 0 {
 		fmt.Fprintln(w, "\n"+paint("32", "All well."))

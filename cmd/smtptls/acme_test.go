@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/smtptls/smtptls/acme"
+	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/internal/pebbletest"
+)
+
+const acmeName = "mail.example.test"
+
+// acmeBin is one smtptls binary for every ACME test of this run.
+var acmeBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func sharedBinary(t testing.TB) string {
+	t.Helper()
+	acmeBin.once.Do(func() {
+		d, err := os.MkdirTemp("", "smtptls-acme-test-")
+		if err != nil {
+			acmeBin.err = err
+			return
+		}
+		acmeBin.path = filepath.Join(d, "smtptls")
+		if out, err := exec.Command("go", "build", "-o", acmeBin.path, ".").CombinedOutput(); err != nil {
+			acmeBin.err = err
+			acmeBin.path = string(out)
+		}
+	})
+	if acmeBin.err != nil {
+		t.Fatalf("go build: %v\n%s", acmeBin.err, acmeBin.path)
+	}
+	return acmeBin.path
+}
+
+// acmeEnv is a config directory with a pebble to order from; its listener
+// is stopped when the test ends.
+type acmeEnv struct {
+	*applyEnv
+	p *pebbletest.Server
+}
+
+func newACMEEnv(t *testing.T) *acmeEnv {
+	t.Helper()
+	p := pebbletest.Start(t, pebbletest.Options{})
+	a := &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: applyFreePort(t)}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		exec.CommandContext(ctx, a.bin, "stop", "--config-dir", a.dir).Run()
+		if b, err := os.ReadFile(filepath.Join(a.dir, config.PidFile)); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+				if pr, err := os.FindProcess(pid); err == nil && pr.Signal(syscall.Signal(0)) == nil {
+					pr.Kill()
+				}
+			}
+		}
+	})
+	return &acmeEnv{applyEnv: a, p: p}
+}
+
+func (a *acmeEnv) httpAddr() string { return "127.0.0.1:" + strconv.Itoa(a.p.HTTPPort) }
+
+// acmeArgs are the flags of an order from this env's pebble.
+func (a *acmeEnv) acmeArgs(challenge string, extra ...string) []string {
+	args := []string{"acme", "--config-dir", a.dir, "--email", "postmaster@example.test", "--domain", acmeName,
+		"--server", a.p.DirURL, "--server-ca", a.p.ListenerCAFile, "--challenge", challenge,
+		"--http-addr", a.httpAddr(), "--tls-alpn-addr", "127.0.0.1:" + strconv.Itoa(a.p.TLSPort),
+		"--listen", a.listen()}
+	return append(args, extra...)
+}
+
+// served is the fingerprint of the certificate the listener serves, checked
+// by openssl against pebble's root and the host name.
+func (a *acmeEnv) served() string {
+	return opensslServed(a.t, a.listen(), a.p.RootFile(a.t), acmeName)
+}
+
+// installed is the live generation's certificate and key.
+func (a *acmeEnv) installed() config.Loaded {
+	a.t.Helper()
+	l, err := config.Load(a.dir, config.ThisHost())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return l
+}
+
+func TestACMEHTTP01ServesCertificate(t *testing.T) {
+	t.Parallel()
+	a := newACMEEnv(t)
+	out, errOut, code := a.run(a.acmeArgs("http-01")...)
+	if code != exitOK {
+		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"ok   account  registered postmaster@example.test", "ok   challenge mail.example.test: answering http-01 on " + a.httpAddr(),
+		"ok   finalize", "ok   verify", "live and verified", "DANE TLSA 3 1 1 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	l := a.installed()
+	if got, want := a.served(), leafFP(t, l.CertPEM); got != want {
+		t.Errorf("openssl sees %s, want the ordered %s", got, want)
+	}
+	// The responder was bound only while the CA validated.
+	if c, err := net.DialTimeout("tcp", a.httpAddr(), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the http-01 responder still listens on %s", a.httpAddr())
+	}
+	modes := map[string]os.FileMode{
+		acme.Dir(a.dir): 0o700,
+		filepath.Join(acme.Dir(a.dir), acme.AccountKey):   0o600,
+		filepath.Join(acme.Dir(a.dir), acme.SettingsFile): 0o600,
+	}
+	for path, want := range modes {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Errorf("%v", err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+	akey, _ := os.ReadFile(filepath.Join(acme.Dir(a.dir), acme.AccountKey))
+	assertNoKeyIn(t, "acme output", out+errOut, l.KeyPEM)
+	assertNoKeyIn(t, "acme output", out+errOut, akey)
+}
+
+func TestACMETLSALPN01ServesCertificate(t *testing.T) {
+	t.Parallel()
+	a := newACMEEnv(t)
+	out, errOut, code := a.run(a.acmeArgs("tls-alpn-01", "--key-type", "rsa2048", "--json")...)
+	if code != exitOK {
+		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
+	}
+	var res acmeResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+	}
+	if !res.Renewed || res.Apply == nil || !res.Apply.Applied || !strings.HasPrefix(res.TLSA, "3 1 1 ") {
+		t.Errorf("JSON result: %+v", res)
+	}
+	l := a.installed()
+	if got, want := a.served(), leafFP(t, l.CertPEM); got != want {
+		t.Errorf("openssl sees %s, want the ordered %s", got, want)
+	}
+	if !strings.Contains(string(l.KeyPEM), "PRIVATE KEY") {
+		t.Fatal("no key installed")
+	}
+	k, err := acme.ParseKey(l.KeyPEM)
+	if err != nil || acme.KeyTypeOf(k) != acme.KeyRSA2048 {
+		t.Errorf("installed key %v %v, want rsa2048", acme.KeyTypeOf(k), err)
+	}
+}
+
+func TestACMEDNS01ServesCertificate(t *testing.T) {
+	t.Parallel()
+	a := newACMEEnv(t)
+	hook := a.p.DNSHook(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := a.cmd(ctx, a.acmeArgs("dns-01", "--dns-hook", hook)...)
+	c.Env = append(c.Env, envDNSResolver+"="+a.p.DNSAddr)
+	outb, err := c.CombinedOutput()
+	out := string(outb)
+	if err != nil {
+		t.Fatalf("acme: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "TXT _acme-challenge.mail.example.test. published by "+hook) {
+		t.Errorf("output does not say the hook published the record:\n%s", out)
+	}
+	log, _ := os.ReadFile(filepath.Join(a.p.Dir, "dns-hook.log"))
+	if !strings.Contains(string(log), "present _acme-challenge.mail.example.test. ") || !strings.Contains(string(log), "cleanup _acme-challenge.mail.example.test. ") {
+		t.Errorf("the hook was not run as PROGRAM present|cleanup FQDN VALUE:\n%s", log)
+	}
+	if got, want := a.served(), leafFP(t, a.installed().CertPEM); got != want {
+		t.Errorf("openssl sees %s, want the ordered %s", got, want)
+	}
+}
+
+func TestRenewKeepsKeyAndServes(t *testing.T) {
+	t.Parallel()
+	a := newACMEEnv(t)
+	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
+		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
+	}
+	first := a.installed()
+
+	// Pebble's certificates last five years: nothing is due.
+	out, errOut, code := a.run("renew", "--config-dir", a.dir)
+	if code != exitOK || !strings.Contains(out, "Nothing to do") {
+		t.Fatalf("renew when not due: exit %d\n%s%s", code, out, errOut)
+	}
+	if cur := a.installed(); cur.Generation != first.Generation {
+		t.Errorf("a renew with nothing due wrote generation %s", cur.Generation)
+	}
+
+	out, errOut, code = a.run("renew", "--config-dir", a.dir, "--force")
+	if code != exitOK {
+		t.Fatalf("renew --force exit %d\n%s%s", code, out, errOut)
+	}
+	second := a.installed()
+	if leafFP(t, second.CertPEM) == leafFP(t, first.CertPEM) {
+		t.Fatal("renew --force installed the same certificate")
+	}
+	k1, _ := acme.ParseKey(first.KeyPEM)
+	k2, _ := acme.ParseKey(second.KeyPEM)
+	if t1, t2 := acme.TLSA(k1.Public()), acme.TLSA(k2.Public()); t1 != t2 {
+		t.Errorf("renew changed the key: TLSA %s, then %s", t1, t2)
+	}
+	if !strings.Contains(out, "the key was kept") {
+		t.Errorf("renew does not say the key (and TLSA) was kept:\n%s", out)
+	}
+	if got, want := a.served(), leafFP(t, second.CertPEM); got != want {
+		t.Errorf("after renew openssl sees %s, want the renewed %s", got, want)
+	}
+}
+
+func TestRenewFailedChallengeKeepsOldCertificate(t *testing.T) {
+	t.Parallel()
+	a := newACMEEnv(t)
+	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
+		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
+	}
+	before := a.installed()
+
+	// The CA connects to port HTTPPort; the stored settings now bind another
+	// one, as when port 80 is closed at a firewall.
+	s, err := acme.LoadSettings(a.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(applyFreePort(t))
+	if err := acme.SaveSettings(a.dir, s); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := a.run("renew", "--config-dir", a.dir, "--force")
+	if code != exitFail {
+		t.Fatalf("renew with an unreachable responder: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"FAIL challenge", "could not reach http://mail.example.test/.well-known/acme-challenge/", "open port 80", "--challenge dns-01",
+		"keeps serving"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if cur := a.installed(); cur.Generation != before.Generation {
+		t.Errorf("a failed renewal switched to generation %s", cur.Generation)
+	}
+	if got, want := a.served(), leafFP(t, before.CertPEM); got != want {
+		t.Errorf("after the failed renewal openssl sees %s, want the old %s", got, want)
+	}
+	out, errOut, code = a.run("status", "--config-dir", a.dir)
+	if code != exitFail {
+		t.Errorf("status after a failed renewal: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"last renewal", "FAILED: the CA could not reach", "next renewal", "the last ACME renewal"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestACMEUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"acme", "--email", "a@example.test"}, "no --domain given"},
+		{[]string{"acme", "--domain", "mail.example.test"}, "--email"},
+		{[]string{"acme", "--email", "a@example.test", "--domain", "mail.example.test", "--challenge", "smtp-25"}, "ACME cannot validate over port 25"},
+		{[]string{"acme", "--email", "a@example.test", "--domain", "mail.example.test", "--challenge", "dns-01"}, "--dns-hook PROGRAM"},
+		{[]string{"acme", "--email", "a@example.test", "--domain", "mail.example.test", "--eab-kid", "k"}, "go together"},
+		{[]string{"acme", "--email", "a@example.test", "--domain", "mail.example.test", "--mode", "disabled"}, "use available or required"},
+	} {
+		var out, errOut strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, host: config.Host{Getenv: func(string) string { return "" }}, now: time.Now}
+		code := run(context.Background(), e, append(tc.args, "--config-dir", t.TempDir()))
+		if code != exitUsage || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut.String(), tc.want)
+		}
+	}
+	var out, errOut strings.Builder
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, host: config.Host{Getenv: func(string) string { return "" }}, now: time.Now}
+	if code := run(context.Background(), e, []string{"renew", "--config-dir", t.TempDir()}); code != exitUsage || !strings.Contains(errOut.String(), "run smtptls acme first") {
+		t.Errorf("renew without ACME: exit %d, %q", code, errOut.String())
+	}
+}
