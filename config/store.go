@@ -124,7 +124,7 @@ func onlyOurs(dir string) bool {
 	}
 	for _, e := range ents {
 		switch n := e.Name(); {
-		case n == GenerationsDir, n == CurrentLink, n == LockFile, n == ControlSocket, n == PidFile, n == LogFile, n == "spool",
+		case n == GenerationsDir, n == CurrentLink, n == LockFile, n == ControlSocket, n == PidFile, n == LogFile, n == "spool", n == "acme",
 			strings.HasPrefix(n, linkTempPrefix), strings.HasPrefix(n, stagePrefix), strings.HasPrefix(n, removePrefix),
 			ValidGenerationName(n):
 		default:
