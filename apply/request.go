@@ -43,6 +43,9 @@ type Request struct {
 	// Set changes settings by their config.toml key (`smtptls set`), after
 	// the fields above; any key of config.Settings works.
 	Set []Assignment
+	// Force writes into a config directory owned by another user (as
+	// root, the files are given to that user).
+	Force bool
 }
 
 // Assignment is one KEY=VALUE of `smtptls set`.

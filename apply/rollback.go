@@ -38,7 +38,7 @@ func RollbackWith(ctx context.Context, d Deps, req RollbackRequest, progress fun
 		d.Command = "smtptls rollback"
 	}
 	d = d.withDefaults()
-	t := &txn{d: d, ctx: ctx, dir: req.ConfigDir, progress: progress, res: &Result{DryRun: req.DryRun}}
+	t := &txn{d: d, ctx: ctx, dir: req.ConfigDir, progress: progress, res: &Result{DryRun: req.DryRun}, force: req.Force}
 	if t.dir == "" {
 		var err error
 		if t.dir, err = config.ResolveDir("", d.Host); err != nil {

@@ -21,7 +21,7 @@ const requiredRefusal = "mode required refused without confirmation: a public MX
 // progress, when not nil, sees every step as it starts and ends.
 func Run(ctx context.Context, d Deps, req Request, progress func(Step)) Result {
 	d = d.withDefaults()
-	t := &txn{d: d, ctx: ctx, progress: progress, res: &Result{DryRun: req.DryRun}}
+	t := &txn{d: d, ctx: ctx, progress: progress, res: &Result{DryRun: req.DryRun}, force: req.Force}
 
 	dir := req.ConfigDir
 	if dir == "" {

@@ -54,6 +54,9 @@ type txn struct {
 	staged bool
 	// forced says what --force overrode; "" when the gate passed.
 	forced string
+	// force: the admin passed --force (another user's config dir may be
+	// written to; for rollback, the gate too).
+	force bool
 }
 
 // errCrash is returned when a Hook stops the transaction: nothing after it
@@ -454,7 +457,7 @@ func bindHint(msg, listen string) string {
 // the result says why (naming the holder when another apply has the lock)
 // and is an environment error.
 func (t *txn) openLocked() (unlock func() error, ok bool) {
-	st, err := config.OpenStore(t.dir, t.d.Host)
+	st, err := config.OpenStoreWith(t.dir, t.d.Host, config.StoreOptions{AllowForeignOwner: t.force})
 	if err != nil {
 		t.res.EnvironmentError = true
 		t.res.Message = storeError(err, t.dir)

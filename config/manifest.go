@@ -169,7 +169,7 @@ func CheckGeneration(dir, gen string) error {
 // The directory is not fsynced after the rename: if a power cut loses it,
 // the manifest read back is the previous one, whole (pending, say), which
 // only understates the generation; the content it vouches for is the same.
-func writeManifest(gdir string, m Manifest) error {
+func writeManifest(gdir string, m Manifest, own func(...string) error) error {
 	b, err := encodeManifest(m)
 	if err != nil {
 		return err
@@ -177,6 +177,10 @@ func writeManifest(gdir string, m Manifest) error {
 	tmp := filepath.Join(gdir, "."+ManifestFile+".tmp")
 	os.Remove(tmp)
 	if err := writeFileSync(tmp, b, 0o600); err != nil {
+		return err
+	}
+	if err := own(tmp); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, filepath.Join(gdir, ManifestFile)); err != nil {
@@ -214,7 +218,7 @@ func (s *Store) Mark(gen string, st GenStatus, reason string) error {
 		return nil
 	}
 	m.Status, m.Reason = st, reason
-	if err := writeManifest(filepath.Join(s.gensDir(), gen), m); err != nil {
+	if err := writeManifest(filepath.Join(s.gensDir(), gen), m, s.own); err != nil {
 		return fmt.Errorf("mark generation %s %s: %w", gen, st, err)
 	}
 	return nil

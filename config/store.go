@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -66,33 +68,70 @@ type Generation struct {
 // Store is a config directory: generations, the current link and the lock.
 // Writers (Stage, Activate, Deactivate, Prune) must hold the Lock.
 type Store struct {
-	dir  string
-	host Host
+	dir   string
+	host  Host
+	owner *owner // set when root writes, forced, into another user's directory
 	// Now names new generations and stamps the lock; time.Now by default.
 	Now func() time.Time
 }
 
+// StoreOptions are the overrides an admin can ask for when opening a store.
+type StoreOptions struct {
+	// AllowForeignOwner writes into a config directory owned by another
+	// user (--force). As root, what is written is then given to that
+	// user, so the owner's own later applies still work.
+	AllowForeignOwner bool
+}
+
 // OpenStore opens dir as a config store, creating it (0700) and its
-// generations directory when missing, and tightening a directory that
-// others can read: it holds a private key.
+// generations directory when missing. An existing directory keeps its mode
+// (a group-shared 2770 is the admin's choice) and must belong to the user
+// running the command.
 func OpenStore(dir string, h Host) (*Store, error) {
+	return OpenStoreWith(dir, h, StoreOptions{})
+}
+
+// OpenStoreWith is OpenStore with overrides.
+func OpenStoreWith(dir string, h Host, o StoreOptions) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("open config store: no directory given")
 	}
+	s := &Store{dir: dir, host: h, Now: time.Now}
 	for _, d := range []string{dir, filepath.Join(dir, GenerationsDir)} {
-		if err := ensurePrivateDir(d); err != nil {
+		if err := s.ensureDir(d, o); err != nil {
 			return nil, err
 		}
 	}
-	return &Store{dir: dir, host: h, Now: time.Now}, nil
+	return s, nil
 }
 
-func ensurePrivateDir(d string) error {
-	fi, err := os.Stat(d)
+// ForeignOwnerError is a config directory that belongs to someone else.
+type ForeignOwnerError struct {
+	Dir        string
+	Owner, You string
+}
+
+func (e *ForeignOwnerError) Error() string {
+	return fmt.Sprintf("config directory %s belongs to %s, and you are %s: what you write there would belong to you and lock its owner out of every later apply. Run the command as %s (sudo -u %s smtptls ...), or pass --force to write anyway (files are then given to %s)",
+		e.Dir, e.Owner, e.You, e.Owner, e.Owner, e.Owner)
+}
+
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return fmt.Sprintf("user %s (uid %d)", u.Username, uid)
+	}
+	return fmt.Sprintf("uid %d", uid)
+}
+
+func (s *Store) ensureDir(d string, o StoreOptions) error {
+	fi, err := os.Lstat(d)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create config directory: %w", err)
+		}
+		if err := s.own(d); err != nil {
+			return err
 		}
 		// MkdirAll may have made parents too; make sure the new names last.
 		if err := syncDir(filepath.Dir(d)); err != nil {
@@ -101,16 +140,56 @@ func ensurePrivateDir(d string) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("open config directory: %w", err)
-	case !fi.IsDir():
-		return fmt.Errorf("config directory %s is not a directory", d)
-	case fi.Mode().Perm()&0o077 != 0:
-		// Tighten a directory that is ours (empty, or only our names), but
-		// never chmod someone's home because --config-dir pointed at it.
-		if !onlyOurs(d) {
-			return fmt.Errorf("config directory %s is readable by others (%v) and holds files that are not smtptls's: run chmod 700 %s if it is meant for smtptls, or choose an empty directory", d, fi.Mode().Perm(), d)
+	case fi.Mode()&fs.ModeSymlink != 0 && d != s.dir:
+		return &LinkError{Path: d}
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		// The config dir itself may be a link the admin made (/etc/smtptls
+		// -> /srv/smtptls); what it points to is judged.
+		if fi, err = os.Stat(d); err != nil {
+			return fmt.Errorf("open config directory: %w", err)
 		}
-		if err := os.Chmod(d, 0o700); err != nil {
-			return fmt.Errorf("config directory %s is readable by others (%v) and cannot be made private: %w", d, fi.Mode().Perm(), err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("config directory %s is not a directory", d)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if me := os.Geteuid(); int(st.Uid) != me {
+			if !o.AllowForeignOwner {
+				return &ForeignOwnerError{Dir: d, Owner: userName(int(st.Uid)), You: userName(me)}
+			}
+			if me == 0 && s.owner == nil {
+				s.owner = &owner{uid: int(st.Uid), gid: int(st.Gid)}
+			}
+		}
+	}
+	// The mode of an existing directory is never changed: the key is
+	// guarded by the 0700 generation directories and its own 0600. Only a
+	// directory anyone may write to is refused: anyone could replace
+	// current.
+	perm := fi.Mode().Perm()
+	if perm&0o002 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return fmt.Errorf("config directory %s can be written by every user (%v), so anyone could switch its configuration: make it private (chmod o-w %s) or choose another with --config-dir", d, perm, d)
+	}
+	if perm&0o077 != 0 && !onlyOurs(d) {
+		return fmt.Errorf("config directory %s is open to others (%v) and holds files that are not smtptls's: choose an empty directory, or one only smtptls uses", d, perm)
+	}
+	return nil
+}
+
+// owner is who new files are given to when root writes, forced, into
+// someone else's config directory.
+type owner struct{ uid, gid int }
+
+// own gives paths to the directory's owner when root writes there forced;
+// otherwise they stay the writer's, who owns the directory.
+func (s *Store) own(paths ...string) error {
+	if s.owner == nil {
+		return nil
+	}
+	for _, p := range paths {
+		if err := os.Lchown(p, s.owner.uid, s.owner.gid); err != nil {
+			return fmt.Errorf("give %s to its directory's owner: %w", p, err)
 		}
 	}
 	return nil
@@ -331,6 +410,9 @@ func (s *Store) Stage(set Settings, m Material) (string, error) {
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return "", fmt.Errorf("stage generation %s: %w", name, err)
 	}
+	if err := s.own(tmp); err != nil {
+		return "", fmt.Errorf("stage generation %s: %w", name, err)
+	}
 	files := []struct {
 		name string
 		data []byte
@@ -371,6 +453,11 @@ func (s *Store) Stage(set Settings, m Material) (string, error) {
 	if err := writeFilesSync(batch); err != nil {
 		return "", fmt.Errorf("stage generation %s: %w", name, err)
 	}
+	for _, f := range batch {
+		if err := s.own(f.path); err != nil {
+			return "", fmt.Errorf("stage generation %s: %w", name, err)
+		}
+	}
 	if err := syncDir(tmp); err != nil {
 		return "", fmt.Errorf("stage generation %s: %w", name, err)
 	}
@@ -403,6 +490,10 @@ func (s *Store) Activate(gen string) error {
 	}
 	// Relative, so the config directory can be moved or backed up whole.
 	if err := os.Symlink(filepath.Join(GenerationsDir, gen), tmp); err != nil {
+		return fmt.Errorf("activate %s: %w", gen, err)
+	}
+	if err := s.own(tmp); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("activate %s: %w", gen, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, CurrentLink)); err != nil {

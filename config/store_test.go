@@ -76,33 +76,53 @@ func TestOpenStoreCreatesPrivateDirectories(t *testing.T) {
 	}
 }
 
-func TestOpenStoreTightensAnOpenDirectory(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Join(dir, GenerationsDir, "20261128T120000Z-0001"), 0o755)
-	os.WriteFile(filepath.Join(dir, LockFile), nil, 0o600)
-	if _, err := OpenStore(dir, testHost()); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{dir, filepath.Join(dir, GenerationsDir)} {
-		if p := perm(t, d); p != 0o700 {
-			t.Errorf("%s left at %v, want 0700", d, p)
+func TestOpenStoreNeverChangesTheModeOfAnExistingDirectory(t *testing.T) {
+	for _, mode := range []os.FileMode{0o755, os.ModeSetgid | 0o770, 0o750} {
+		dir := t.TempDir()
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, LockFile), nil, 0o600)
+		if _, err := OpenStore(dir, testHost()); err != nil {
+			t.Fatalf("mode %v: %v", mode, err)
+		}
+		fi, _ := os.Stat(dir)
+		if got := fi.Mode() & (os.ModePerm | os.ModeSetgid); got != mode {
+			t.Errorf("mode %v changed to %v", mode, got)
+		}
+		if p := perm(t, filepath.Join(dir, GenerationsDir)); p != 0o700 {
+			t.Errorf("the new generations dir has mode %v, want 0700", p)
 		}
 	}
 }
 
-func TestOpenStoreWillNotChmodSomeoneElsesDirectory(t *testing.T) {
+func TestOpenStoreRefusesWhatIsNotItsToUse(t *testing.T) {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, ".bashrc"), nil, 0o644)
 	_, err := OpenStore(dir, testHost())
-	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
+	if err == nil || !strings.Contains(err.Error(), "not smtptls's") {
 		t.Fatalf("OpenStore on a populated open directory: %v", err)
 	}
 	if p := perm(t, dir); p != 0o755 {
 		t.Errorf("mode changed to %v", p)
+	}
+	open := t.TempDir()
+	os.Chmod(open, 0o777)
+	if _, err := OpenStore(open, testHost()); err == nil || !strings.Contains(err.Error(), "every user") {
+		t.Fatalf("OpenStore on a world-writable directory: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		foreign := t.TempDir()
+		os.Chown(foreign, 65534, 65534)
+		_, err := OpenStore(foreign, testHost())
+		var fe *ForeignOwnerError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--force") {
+			t.Fatalf("OpenStore on another user's directory: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(foreign, GenerationsDir)); !os.IsNotExist(err) {
+			t.Errorf("the refused open created %s", GenerationsDir)
+		}
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 const applyUsage = `Usage: smtptls apply --mode disabled|available|required [--cert FILE --key FILE --ca FILE]
                      [--hostname NAME] [--listen ADDR] [--key-passphrase-file FILE]
                      [--target bundled|postfix] [--postfix-dir DIR]
-                     [--config-dir DIR] [--yes] [--dry-run] [--json]
+                     [--config-dir DIR] [--yes] [--dry-run] [--force] [--json]
                      [--delivery maildir|relay] [--next-hop URL] [--accept-domains DOMAINS]
                      [--next-hop-tls none|may|verify]
 
@@ -55,6 +55,7 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	passFile := fs.String("key-passphrase-file", "", "`FILE` holding the key's pass phrase (first line; - reads standard input); the key is stored decrypted")
 	yes := fs.Bool("yes", false, "confirm mode required")
 	dryRun := fs.Bool("dry-run", false, "validate and show what would change; write nothing")
+	force := fs.Bool("force", false, "write into a config directory owned by another user (as root, files are given to that user)")
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
 	deliveryFlags := addDeliveryFlags(fs)
 	target, postfixDir := applyTargetFlags(fs)
@@ -82,7 +83,7 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	req := apply.Request{ConfigDir: dir, Mode: mode, Hostname: *hostname, Listen: *listen, ConfirmRequired: *yes, DryRun: *dryRun,
+	req := apply.Request{ConfigDir: dir, Mode: mode, Hostname: *hostname, Listen: *listen, ConfirmRequired: *yes, DryRun: *dryRun, Force: *force,
 		CertFile: shellQuote(*certFile), KeyFile: shellQuote(*keyFile)}
 	deliveryFlags.setOn(fs, &req)
 	if req.Target, req.PostfixDir, err = applyTarget(*target, *postfixDir); err != nil {

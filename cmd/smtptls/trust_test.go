@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -452,5 +453,62 @@ func TestTrustNoKeyInNewOutputs(t *testing.T) {
 	}
 	for _, p := range []pki{one, two} {
 		assertNoKeyIn(t, "output of set, reload, rollback, status or a manifest", all, p.ch.Leaf.KeyPEM())
+	}
+}
+
+// Finding 5: root applied into another user's directory and left root-owned
+// files there; a group-shared 2770 directory was silently made 0700.
+func TestTrustOwnershipIsRespected(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it writes as root into a directory another user owns")
+	}
+	a := newApplyEnv(t)
+	one := writePKI(t, "one")
+	if err := os.MkdirAll(a.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	os.Chown(a.dir, nobody, nobody)
+
+	out, errOut, code := a.run(a.applyArgs("available", one)...)
+	if code != exitUsage || !strings.Contains(errOut, "belongs to") || !strings.Contains(errOut, "--force") {
+		t.Errorf("apply into another user's directory: exit %d, want 2 with the reason and the way out\n%s%s", code, out, errOut)
+	}
+	if ents, _ := os.ReadDir(a.dir); len(ents) != 0 {
+		t.Errorf("the refused apply wrote into the directory: %v", ents)
+	}
+
+	out, errOut, code = a.run(a.applyArgs("available", one, "--force")...)
+	if code != exitOK {
+		t.Fatalf("apply --force: exit %d\n%s%s", code, out, errOut)
+	}
+	// What the store writes belongs to the directory's owner, so their own
+	// later applies still work.
+	check := []string{filepath.Join(a.dir, config.LockFile), filepath.Join(a.dir, config.CurrentLink)}
+	filepath.WalkDir(filepath.Join(a.dir, config.GenerationsDir), func(p string, d os.DirEntry, err error) error {
+		check = append(check, p)
+		return nil
+	})
+	for _, p := range check {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody {
+			t.Errorf("%s belongs to uid %d, want the directory's owner %d", p, st.Uid, nobody)
+		}
+	}
+
+	// A group-shared directory keeps its mode.
+	shared := newApplyEnv(t)
+	os.MkdirAll(shared.dir, 0o770)
+	os.Chmod(shared.dir, os.ModeSetgid|0o770)
+	if o, e, code := shared.run(shared.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply into a 2770 directory: exit %d\n%s%s", code, o, e)
+	}
+	fi, _ := os.Stat(shared.dir)
+	if got := fi.Mode() & (os.ModePerm | os.ModeSetgid); got != os.ModeSetgid|0o770 {
+		t.Errorf("the group-shared directory is now %v, want it left at 2770", got)
 	}
 }
