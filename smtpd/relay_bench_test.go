@@ -104,7 +104,7 @@ func BenchmarkRelaySessionsVsDirect(b *testing.B) {
 	_ = sessionsPerSecond(b, relayed, 64)
 	b.ResetTimer()
 	var dTime, rTime float64
-	var dCPU, rCPU, frontCPU time.Duration
+	var dCPU, rCPU, frontCPU, hopCPU time.Duration
 	const block = 200
 	for done := 0; done < b.N; done += block {
 		n := min(block, b.N-done)
@@ -113,6 +113,7 @@ func BenchmarkRelaySessionsVsDirect(b *testing.B) {
 		h1, s1, f1 := pidCPU(b, hopPid), selfCPU(), pidCPU(b, frontPid)
 		rTime += float64(n) / sessionsPerSecond(b, relayed, n)
 		dCPU += h1 - h0 + s1 - s0
+		hopCPU += h1 - h0
 		rCPU += pidCPU(b, hopPid) - h1 + selfCPU() - s1
 		frontCPU += pidCPU(b, frontPid) - f1
 	}
@@ -124,6 +125,7 @@ func BenchmarkRelaySessionsVsDirect(b *testing.B) {
 	b.ReportMetric(float64(dCPU.Microseconds())/float64(b.N), "direct-cpu-µs/session")
 	b.ReportMetric(float64((rCPU+frontCPU).Microseconds())/float64(b.N), "relay-cpu-µs/session")
 	b.ReportMetric(float64(frontCPU.Microseconds())/float64(b.N), "relay-listener-cpu-µs/session")
+	b.ReportMetric(float64(hopCPU.Microseconds())/float64(b.N), "next-hop-cpu-µs/session")
 }
 
 // txPeer is an open session that sends one message per call.
