@@ -55,7 +55,7 @@ type acmeEnv struct {
 	p *pebbletest.Server
 }
 
-func newACMEEnv(t *testing.T) *acmeEnv {
+func newACMEEnv(t testing.TB) *acmeEnv {
 	t.Helper()
 	p := pebbletest.Start(t, pebbletest.Options{})
 	a := &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: applyFreePort(t)}
