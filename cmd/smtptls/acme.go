@@ -21,7 +21,8 @@ const acmeUsage = `Usage: smtptls acme [--config-dir DIR] --email ADDR --domain 
                     [--http-addr ADDR] [--tls-alpn-addr ADDR] [--dns-hook PROGRAM]
                     [--server-ca FILE] [--key-type ec256|rsa2048] [--new-key]
                     [--eab-kid ID --eab-hmac-file FILE] [--mode available|required]
-                    [--hostname NAME] [--listen ADDR] [--yes] [--json]
+                    [--hostname NAME] [--listen ADDR] [--target bundled|postfix]
+                    [--postfix-dir DIR] [--yes] [--json]
 
 Gets a certificate from an ACME CA (Let's Encrypt by default) and applies it
 like smtptls apply: validated, written as a new generation, the listener
@@ -34,6 +35,9 @@ ACME cannot validate over port 25, so the CA needs one of:
   dns-01       --dns-hook PROGRAM publishes a TXT record: it is run as
                PROGRAM present FQDN VALUE, then PROGRAM cleanup FQDN VALUE
 The responder is bound only while the CA validates.
+
+--target postfix installs it in the Postfix running here, as smtptls apply
+--target postfix does.
 
 The certificate key is kept across renewals, so a published DANE TLSA 3 1 1
 record stays valid; --new-key makes a new one.
@@ -75,6 +79,7 @@ func cmdACME(ctx context.Context, e *env, args []string) int {
 	modeFlag := fs.String("mode", "", "TLS `MODE`: available or required (default: the installed one, else available)")
 	hostname := fs.String("hostname", "", "the gateway's host `NAME` (default: the installed one when the certificate covers it, else the first --domain)")
 	listen := fs.String("listen", "", "listen `ADDR`ess, like 0.0.0.0:25 (default: the installed one)")
+	target, postfixDir := applyTargetFlags(fs)
 	yes := fs.Bool("yes", false, "confirm mode required")
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
 	fs.Usage = func() {
@@ -108,6 +113,11 @@ func cmdACME(ctx context.Context, e *env, args []string) int {
 			return exitUsage
 		}
 		mode = m
+	}
+	tgt, pfDir, err := applyTarget(*target, *postfixDir)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "smtptls acme: %v\n", err)
+		return exitUsage
 	}
 	dir, ok := configDir(e, "acme", *dirFlag)
 	if !ok {
@@ -146,7 +156,7 @@ func cmdACME(ctx context.Context, e *env, args []string) int {
 	}
 
 	o := newACMEOutput(e, "acme", *asJSON)
-	code := o.install(ctx, e, req, apply.Request{ConfigDir: dir, Mode: mode, Hostname: host, Listen: *listen, ConfirmRequired: *yes},
+	code := o.install(ctx, e, req, apply.Request{ConfigDir: dir, Mode: mode, Hostname: host, Listen: *listen, ConfirmRequired: *yes, Target: tgt, PostfixDir: pfDir},
 		"smtptls acme "+strings.Join(args, " "), installed.KeyPEM)
 	if o.res.Apply != nil && o.res.Apply.Applied {
 		if err := acme.SaveSettings(dir, req.Settings); err != nil {

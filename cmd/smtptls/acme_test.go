@@ -17,6 +17,7 @@ import (
 	"github.com/smtptls/smtptls/acme"
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/internal/pebbletest"
+	"github.com/smtptls/smtptls/postfix/postfixtest"
 )
 
 const acmeName = "mail.example.test"
@@ -287,6 +288,7 @@ func TestACMEUsageErrors(t *testing.T) {
 		{[]string{"acme", "--email", "a@example.test", "--domain", "mail.example.test", "--challenge", "dns-01"}, "--dns-hook PROGRAM"},
 		{[]string{"acme", "--email", "a@example.test", "--domain", "mail.example.test", "--eab-kid", "k"}, "go together"},
 		{[]string{"acme", "--email", "a@example.test", "--domain", "mail.example.test", "--mode", "disabled"}, "use available or required"},
+		{[]string{"acme", "--email", "a@example.test", "--domain", "mail.example.test", "--target", "exim"}, "use bundled"},
 	} {
 		var out, errOut strings.Builder
 		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, host: config.Host{Getenv: func(string) string { return "" }}, now: time.Now}
@@ -299,5 +301,42 @@ func TestACMEUsageErrors(t *testing.T) {
 	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, host: config.Host{Getenv: func(string) string { return "" }}, now: time.Now}
 	if code := run(context.Background(), e, []string{"renew", "--config-dir", t.TempDir()}); code != exitUsage || !strings.Contains(errOut.String(), "run smtptls acme first") {
 		t.Errorf("renew without ACME: exit %d, %q", code, errOut.String())
+	}
+}
+
+// The Postfix target gets its certificate the same way, and renew keeps
+// renewing it there.
+func TestACMEPostfixTarget(t *testing.T) {
+	c := newPFCmd(t, postfixtest.Options{})
+	p := pebbletest.Start(t, pebbletest.Options{})
+	root := p.RootFile(t)
+	out, errOut, code := c.run("acme", "--config-dir", c.dir, "--email", "postmaster@example.test", "--domain", acmeName,
+		"--server", p.DirURL, "--server-ca", p.ListenerCAFile, "--http-addr", "127.0.0.1:"+strconv.Itoa(p.HTTPPort),
+		"--target", "postfix", "--postfix-dir", c.pf.ConfigDir)
+	if code != exitOK {
+		t.Fatalf("acme --target postfix: exit %d\n%s%s\nmaillog:\n%s", code, out, errOut, c.pf.MailLog())
+	}
+	l, err := config.Load(c.dir, config.ThisHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := opensslServed(t, c.pf.Addr(), root, acmeName), leafFP(t, l.CertPEM); got != want {
+		t.Fatalf("Postfix serves %s, want the ordered %s", got, want)
+	}
+	checkMainCFConsistent(t, c, "after acme")
+
+	out, errOut, code = c.run("renew", "--config-dir", c.dir, "--force")
+	if code != exitOK {
+		t.Fatalf("renew --force: exit %d\n%s%s", code, out, errOut)
+	}
+	l2, err := config.Load(c.dir, config.ThisHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leafFP(t, l2.CertPEM) == leafFP(t, l.CertPEM) || string(l2.KeyPEM) != string(l.KeyPEM) {
+		t.Error("renew did not install a new certificate with the same key")
+	}
+	if got, want := opensslServed(t, c.pf.Addr(), root, acmeName), leafFP(t, l2.CertPEM); got != want {
+		t.Errorf("after renew Postfix serves %s, want %s", got, want)
 	}
 }
