@@ -43,6 +43,12 @@ func StartDetachedArgs(ctx context.Context, exe, configDir string, serveArgs ...
 
 	cmd := exec.Command(exe, append([]string{"serve", "--config-dir", configDir}, serveArgs...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	journal := os.Getenv("JOURNAL_STREAM") != ""
+	if journal {
+		// Started by a systemd unit: the journal is the log, and a
+		// file beside it would only fill the disk unrotated.
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
 	// Its own session: the listener must outlive the terminal (and SSH
 	// connection) that started it, and not get the terminal's SIGINT.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -71,6 +77,9 @@ func StartDetachedArgs(ctx context.Context, exe, configDir string, serveArgs ...
 		select {
 		case werr := <-exited:
 			os.Remove(pidPath)
+			if journal {
+				return 0, fmt.Errorf("the listener exited at start (%v); its log is in the journal (journalctl -e)", werr)
+			}
 			return 0, fmt.Errorf("the listener exited at start (%v); last lines of %s:\n%s", werr, logPath, tail(logPath, startOff, 10))
 		case <-ctx.Done():
 			_ = cmd.Process.Signal(syscall.SIGTERM)

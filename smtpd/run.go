@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/smtptls/smtptls/config"
@@ -58,7 +60,11 @@ func Run(ctx context.Context, dir string, ro RunOptions) error {
 	for _, w := range cfg.Warnings(srv.opts.Now()) {
 		ro.Logger.Warn("certificate", "warning", w)
 	}
-	d := &daemon{srv: srv, dir: dir, host: ro.Host, stop: make(chan struct{})}
+	d := &daemon{srv: srv, dir: dir, host: ro.Host, stop: make(chan struct{}), log: openLogFile(dir)}
+	// logrotate's postrotate sends SIGUSR1 (smtptls.logrotate).
+	reopen := make(chan os.Signal, 1)
+	signal.Notify(reopen, syscall.SIGUSR1)
+	defer signal.Stop(reopen)
 	go serveControl(ctl, d.handle)
 	if ro.Ready != nil {
 		ro.Ready(srv.Addr().String())
@@ -74,6 +80,8 @@ func Run(ctx context.Context, dir string, ro RunOptions) error {
 					return
 				}
 				d.reload()
+			case <-reopen:
+				d.reopenLog()
 			case <-ctx.Done():
 				return
 			case <-d.stop:
@@ -106,6 +114,7 @@ type daemon struct {
 	dir  string
 	host config.Host
 
+	log      *logFile
 	reloadMu sync.Mutex // one reload at a time, SIGHUP or socket
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -147,9 +156,23 @@ func (d *daemon) state() State {
 }
 
 // reload loads, checks and switches; on any error the running config stays.
+// reopenLog reopens smtpd.log after logrotate moved it away.
+func (d *daemon) reopenLog() {
+	done, err := d.log.reopen()
+	switch {
+	case err != nil:
+		d.srv.log.Warn("log not reopened; still writing to the old file", "err", err.Error())
+	case done:
+		d.srv.log.Info("log reopened", "file", d.log.path)
+	}
+}
+
 func (d *daemon) reload() ReloadResult {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	// A reload is the other way logrotate can tell us (the unit's
+	// ExecReload); the log follows even if the configuration is refused.
+	d.reopenLog()
 	res, err := ReloadDir(d.srv, d.dir, d.host)
 	if err != nil {
 		d.srv.log.Warn("reload refused; still serving the previous configuration", "reason", err.Error(),

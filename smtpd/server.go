@@ -55,6 +55,8 @@ type Server struct {
 	curLimits   atomic.Pointer[config.Limits]
 	stressDone  chan struct{}
 
+	free freeSpace // of the spool, for MAIL (diskspace.go)
+
 	wg sync.WaitGroup // accept loops, drains and the stress reaper
 
 	// lineBufs recycles the DATA filter's buffers (12 KB a message).
@@ -180,6 +182,9 @@ func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w%s", s.cfg.Listen, err, listenHint(err))
+	}
+	if s.cfg.Relay == nil {
+		s.removeLeftovers(s.cfg)
 	}
 	g, err := s.newGeneration(s.cfg, ln.Addr())
 	if err != nil {

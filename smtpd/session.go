@@ -96,6 +96,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.rejected("non-ASCII sender without SMTPUTF8")
 		return errNeedsSMTPUTF8
 	}
+	if s.b.srv.spoolLow(s.b.cfg) {
+		s.rejected("spool below limits.min_free_bytes")
+		return errInsufficientStorage
+	}
 	s.from, s.to = from, nil
 	s.setBusy(true)
 	if err := s.ds.Mail(from, opts); err != nil {

@@ -21,7 +21,8 @@ up here.
 
 Exit status: 0 all well, 1 something needs attention (certificate expired or
 expiring within 14 days, listener down, serving something other than what is
-installed, installed configuration invalid), 2 usage problem.
+installed, installed configuration invalid, spool file system under
+limits.min_free_bytes), 2 usage problem.
 
 Flags:
 `
@@ -53,6 +54,8 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	if a := acmeSt.attention(); a != "" {
 		st.NeedsAttention = append(st.NeedsAttention, a)
 	}
+	lr := listenerStatus(qctx, st, dir, e.now())
+	st.NeedsAttention = append(st.NeedsAttention, lr.needs...)
 	code := exitOK
 	if len(st.NeedsAttention) > 0 {
 		code = exitFail
@@ -60,10 +63,12 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 	if *asJSON {
 		return writeJSON(e, "status", struct {
 			apply.Status
-			ACME *acmeStatus `json:"acme,omitempty"`
-		}{st, acmeSt}, code)
+			ACME       *acmeStatus    `json:"acme,omitempty"`
+			Operations listenerReport `json:"operations"`
+		}{st, acmeSt, lr}, code)
 	}
-	statusWrite(e.stdout, st, useColor(e.stdout, e.host.Getenv), e.now(), acmeSt.write)
+	color := useColor(e.stdout, e.host.Getenv)
+	statusWrite(e.stdout, st, color, e.now(), lr.writer(color, e.now()), acmeSt.write)
 	return code
 }
 

@@ -94,6 +94,8 @@ func (s *Spool) Close() error {
 
 // staleAfter is the Maildir rule for tmp: a file this old is left over
 // from a crash (no DATA phase lasts that long) and was never acknowledged.
+// The listener removes leftovers older than LeftoverAge at start
+// (RemoveLeftovers); Open, which a reload runs too, keeps to this.
 const staleAfter = 36 * time.Hour
 
 // removeStale deletes what crashed deliveries left in tmp. Younger files
