@@ -138,3 +138,42 @@ func ensureAccount(ctx context.Context, client *lego.Client, u *user, r Request)
 	}
 	return true, nil
 }
+
+// NextKeyFile holds the certificate key that the next order will use after
+// `smtptls acme --new-key`: made first, so its TLSA record can be published
+// before any certificate with it is served.
+const NextKeyFile = "next-key.pem"
+
+// LoadNextKey is the waiting next key; nil when there is none.
+func LoadNextKey(configDir string) (crypto.Signer, error) {
+	b, err := os.ReadFile(filepath.Join(Dir(configDir), NextKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the next certificate key: %w", err)
+	}
+	k, err := ParseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("the next certificate key %s cannot be read (%v): remove it and run smtptls acme --new-key again", filepath.Join(Dir(configDir), NextKeyFile), err)
+	}
+	return k, nil
+}
+
+// SaveNextKey stores k (0600) as the next certificate key.
+func SaveNextKey(configDir string, k crypto.Signer) error {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return fmt.Errorf("encode the next certificate key: %w", err)
+	}
+	return writePrivate(configDir, NextKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// RemoveNextKey forgets the next key once it serves.
+func RemoveNextKey(configDir string) error {
+	err := os.Remove(filepath.Join(Dir(configDir), NextKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -40,7 +40,9 @@ The responder is bound only while the CA validates.
 --target postfix does.
 
 The certificate key is kept across renewals, so a published DANE TLSA 3 1 1
-record stays valid; --new-key makes a new one.
+record stays valid. --new-key makes a new key and first only shows the
+current and the next TLSA record: publish the next one, wait for its TTL,
+then run the command again to switch (--yes switches at once).
 
 Exit status: 0 certificate live and verified, 1 the order or the apply failed
 (the installed configuration keeps serving), 2 usage or environment problem.
@@ -80,7 +82,7 @@ func cmdACME(ctx context.Context, e *env, args []string) int {
 	hostname := fs.String("hostname", "", "the gateway's host `NAME` (default: the installed one when the certificate covers it, else the first --domain)")
 	listen := fs.String("listen", "", "listen `ADDR`ess, like 0.0.0.0:25 (default: the installed one)")
 	target, postfixDir := applyTargetFlags(fs)
-	yes := fs.Bool("yes", false, "confirm mode required")
+	yes := fs.Bool("yes", false, "confirm mode required; with --new-key, switch to the new key at once instead of first showing its TLSA record")
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), acmeUsage)
@@ -151,11 +153,21 @@ func cmdACME(ctx context.Context, e *env, args []string) int {
 	}
 	keyTypeGiven := false
 	fs.Visit(func(f *flag.Flag) { keyTypeGiven = keyTypeGiven || f.Name == "key-type" })
+	o := newACMEOutput(e, "acme", *asJSON)
 	if !*newKey {
 		req.Key = reusableKey(installed.KeyPEM, &req.Settings, keyTypeGiven)
+	} else {
+		next, ready, err := nextKey(dir, installed.KeyPEM, req.Settings.KeyType, *yes)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "smtptls acme: %v\n", err)
+			return exitUsage
+		}
+		if !ready {
+			return o.nextKeyMade(next, installed.KeyPEM)
+		}
+		req.Key = next
 	}
 
-	o := newACMEOutput(e, "acme", *asJSON)
 	code := o.install(ctx, e, req, apply.Request{ConfigDir: dir, Mode: mode, Hostname: host, Listen: *listen, ConfirmRequired: *yes, Target: tgt, PostfixDir: pfDir},
 		"smtptls acme "+strings.Join(args, " "), installed.KeyPEM)
 	if o.res.Apply != nil && o.res.Apply.Applied {
@@ -165,8 +177,56 @@ func cmdACME(ctx context.Context, e *env, args []string) int {
 		st, _ := acme.LoadState(dir)
 		st.LastAttempt, st.LastOK, st.LastError = e.now(), true, ""
 		acme.SaveState(dir, st)
+		if *newKey {
+			if err := acme.RemoveNextKey(dir); err != nil {
+				o.res.Warnings = append(o.res.Warnings, "the new key serves, but "+acme.NextKeyFile+" could not be removed: "+err.Error())
+			}
+		}
 	}
 	return o.finish(code)
+}
+
+// nextKey is the key --new-key switches to. A gateway that serves a key
+// gets the new one made and stored first (ready false): its TLSA record
+// must be published before a certificate with it is served. The next run
+// (or --yes, for a gateway without DANE) orders with it.
+func nextKey(dir string, installedKey []byte, keyType string, now bool) (k crypto.Signer, ready bool, err error) {
+	k, err = acme.LoadNextKey(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if k != nil && acme.KeyTypeOf(k) == keyType {
+		return k, true, nil
+	}
+	if k, err = acme.NewKey(keyType); err != nil {
+		return nil, false, err
+	}
+	if len(installedKey) == 0 || now {
+		return k, true, nil // nothing served yet, or told not to wait
+	}
+	if err := acme.SaveNextKey(dir, k); err != nil {
+		return nil, false, err
+	}
+	return k, false, nil
+}
+
+// nextKeyMade reports a next key made and stored, and what to do before
+// switching to it.
+func (o *acmeOutput) nextKeyMade(next crypto.Signer, installedKey []byte) int {
+	o.res.TLSA = acme.TLSA(next.Public())
+	if old, err := acme.ParseKey(installedKey); err == nil {
+		o.res.PreviousTLSA = acme.TLSA(old.Public())
+	}
+	o.res.NextKeyWaiting = true
+	o.res.Message = "a new certificate key is ready and nothing was switched: publish its TLSA record beside the current one, wait for the record's TTL, then run the same command again to switch (or add --yes to switch now)"
+	if !o.json {
+		w := o.e.stdout
+		fmt.Fprintln(w, "A new certificate key is ready; the current one keeps serving.")
+		fmt.Fprintf(w, "  current TLSA %s\n  next    TLSA %s\n", o.res.PreviousTLSA, o.res.TLSA)
+		fmt.Fprintln(w, "Publish the next TLSA record beside the current one now, wait for the record's TTL to pass,")
+		fmt.Fprintln(w, "then run the same command again to switch (--yes switches without waiting). Nothing was switched.")
+	}
+	return o.finish(exitOK)
 }
 
 // reusableKey is the installed key when it can serve the order, so a
@@ -206,11 +266,14 @@ type acmeResult struct {
 	KeyKept bool `json:"key_kept"`
 	// TLSA is the DANE record of the key now served; PreviousTLSA the one
 	// before, when the key changed.
-	TLSA         string        `json:"tlsa,omitempty"`
-	PreviousTLSA string        `json:"previous_tlsa,omitempty"`
-	NotAfter     string        `json:"not_after,omitempty"`
-	Warnings     []string      `json:"warnings,omitempty"`
-	Apply        *apply.Result `json:"apply,omitempty"`
+	TLSA         string `json:"tlsa,omitempty"`
+	PreviousTLSA string `json:"previous_tlsa,omitempty"`
+	NotAfter     string `json:"not_after,omitempty"`
+	// NextKeyWaiting is true when --new-key made a key and stopped, so its
+	// TLSA record can be published first.
+	NextKeyWaiting bool          `json:"next_key_waiting,omitempty"`
+	Warnings       []string      `json:"warnings,omitempty"`
+	Apply          *apply.Result `json:"apply,omitempty"`
 }
 
 // acmeOutput prints an order and its apply as they happen (or, with
@@ -300,8 +363,8 @@ func (o *acmeOutput) writeTLSA(applied bool) {
 	case o.res.KeyKept:
 		fmt.Fprintf(w, "DANE TLSA %s (the key was kept: a published TLSA record stays valid)\n", o.res.TLSA)
 	case o.res.PreviousTLSA != "":
-		fmt.Fprintf(w, "DANE: the certificate key changed.\n  current TLSA %s\n  next    TLSA %s\n", o.res.PreviousTLSA, o.res.TLSA)
-		fmt.Fprintln(w, "If this gateway publishes a TLSA record, publish the next one now and remove the old one after its TTL.")
+		fmt.Fprintf(w, "DANE: the certificate key changed.\n  now served TLSA %s\n  previous   TLSA %s\n", o.res.TLSA, o.res.PreviousTLSA)
+		fmt.Fprintln(w, "If this gateway publishes TLSA records: the new one must be published (smtptls acme --new-key showed it before the switch); remove the previous one now.")
 	default:
 		fmt.Fprintf(w, "DANE TLSA %s\n", o.res.TLSA)
 	}

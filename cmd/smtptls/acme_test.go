@@ -340,3 +340,58 @@ func TestACMEPostfixTarget(t *testing.T) {
 		t.Errorf("after renew Postfix serves %s, want %s", got, want)
 	}
 }
+
+// --new-key first shows the next TLSA record and switches nothing; run
+// again, it switches to exactly that key.
+func TestACMENewKeyShowsNextTLSABeforeSwitch(t *testing.T) {
+	t.Parallel()
+	a := newACMEEnv(t)
+	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
+		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
+	}
+	first := a.installed()
+	k1, _ := acme.ParseKey(first.KeyPEM)
+	current := acme.TLSA(k1.Public())
+
+	out, errOut, code := a.run(a.acmeArgs("http-01", "--new-key")...)
+	if code != exitOK {
+		t.Fatalf("acme --new-key: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "current TLSA "+current) || !strings.Contains(out, "next    TLSA 3 1 1 ") || !strings.Contains(out, "Publish the next TLSA record") {
+		t.Fatalf("acme --new-key does not show both records and what to do:\n%s", out)
+	}
+	next := out[strings.Index(out, "next    TLSA ")+len("next    TLSA ") : strings.Index(out, "next    TLSA ")+len("next    TLSA ")+len(current)]
+	if cur := a.installed(); cur.Generation != first.Generation {
+		t.Errorf("acme --new-key switched to generation %s before the record was published", cur.Generation)
+	}
+	if got := a.served(); got != leafFP(t, first.CertPEM) {
+		t.Errorf("the listener serves %s, want the old certificate still", got)
+	}
+	st, _, _ := a.run("status", "--config-dir", a.dir)
+	if !strings.Contains(st, "TLSA now      "+current) || !strings.Contains(st, "TLSA next     "+next) {
+		t.Errorf("status does not show the current and next TLSA records:\n%s", st)
+	}
+	fi, err := os.Stat(filepath.Join(acme.Dir(a.dir), acme.NextKeyFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("next key file: %v %v, want 0600", err, fi)
+	}
+
+	out, errOut, code = a.run(a.acmeArgs("http-01", "--new-key")...)
+	if code != exitOK {
+		t.Fatalf("acme --new-key, second run: exit %d\n%s%s", code, out, errOut)
+	}
+	second := a.installed()
+	k2, _ := acme.ParseKey(second.KeyPEM)
+	if got := acme.TLSA(k2.Public()); got != next {
+		t.Errorf("switched to TLSA %s, want the announced %s", got, next)
+	}
+	if !strings.Contains(out, "previous   TLSA "+current) {
+		t.Errorf("the switch does not name the previous record:\n%s", out)
+	}
+	if got := a.served(); got != leafFP(t, second.CertPEM) {
+		t.Errorf("the listener serves %s, want the new certificate", got)
+	}
+	if _, err := os.Stat(filepath.Join(acme.Dir(a.dir), acme.NextKeyFile)); err == nil {
+		t.Error("the next key file is still there after the switch")
+	}
+}

@@ -151,17 +151,30 @@ type acmeStatus struct {
 	LastError   string    `json:"last_error,omitempty"`
 	LastCheck   time.Time `json:"last_check,omitzero"`
 	NextTry     time.Time `json:"next_try,omitzero"`
+	// TLSA is the DANE record of the installed key; NextTLSA that of the
+	// key smtptls acme --new-key made, waiting to be published and used.
+	TLSA     string `json:"tlsa,omitempty"`
+	NextTLSA string `json:"next_tlsa,omitempty"`
 }
 
 // loadACMEStatus is nil when ACME is not set up in dir.
-func loadACMEStatus(dir string) *acmeStatus {
+func loadACMEStatus(dir string, h config.Host) *acmeStatus {
 	s, err := acme.LoadSettings(dir)
 	if err != nil {
 		return nil
 	}
 	st, _ := acme.LoadState(dir)
-	return &acmeStatus{Domains: s.Domains, Server: s.Server, Challenge: s.Challenge, LastAttempt: st.LastAttempt, LastOK: st.LastOK,
+	a := &acmeStatus{Domains: s.Domains, Server: s.Server, Challenge: s.Challenge, LastAttempt: st.LastAttempt, LastOK: st.LastOK,
 		LastError: st.LastError, LastCheck: st.LastCheck, NextTry: st.NextTry}
+	if l, err := config.Load(dir, h); err == nil {
+		if k, err := acme.ParseKey(l.KeyPEM); err == nil {
+			a.TLSA = acme.TLSA(k.Public())
+		}
+	}
+	if k, err := acme.LoadNextKey(dir); err == nil && k != nil {
+		a.NextTLSA = acme.TLSA(k.Public())
+	}
+	return a
 }
 
 // attention is what status must flag: a renewal that failed.
@@ -189,5 +202,9 @@ func (a *acmeStatus) write(w io.Writer) {
 	}
 	if !a.NextTry.IsZero() {
 		row("next renewal", a.NextTry.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	if a.NextTLSA != "" {
+		row("TLSA now", a.TLSA)
+		row("TLSA next", a.NextTLSA+" (a new key is waiting: publish this record, then run smtptls acme --new-key again to switch)")
 	}
 }

@@ -50,7 +50,7 @@ func cmdStatus(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	st = statusForDir(st, dir, e.host)
-	acmeSt := loadACMEStatus(dir)
+	acmeSt := loadACMEStatus(dir, e.host)
 	if a := acmeSt.attention(); a != "" {
 		st.NeedsAttention = append(st.NeedsAttention, a)
 	}
