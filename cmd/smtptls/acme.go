@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/smtptls/smtptls/acme"
@@ -101,9 +103,23 @@ func cmdACME(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "smtptls acme: --eab-kid and --eab-hmac-file go together: give both (from your account at the CA), or neither")
 		return exitUsage
 	}
+	// renew runs from a timer, in another directory: store absolute paths.
 	if s.ServerCA != "" {
 		if _, err := os.Stat(s.ServerCA); err != nil {
 			fmt.Fprintf(e.stderr, "smtptls acme: --server-ca: %v\n", err)
+			return exitUsage
+		}
+		s.ServerCA, _ = filepath.Abs(s.ServerCA)
+	}
+	if strings.Contains(s.DNSHook, "/") {
+		if _, err := os.Stat(s.DNSHook); err != nil {
+			fmt.Fprintf(e.stderr, "smtptls acme: --dns-hook: %v\n", err)
+			return exitUsage
+		}
+		s.DNSHook, _ = filepath.Abs(s.DNSHook)
+	} else if s.DNSHook != "" {
+		if _, err := exec.LookPath(s.DNSHook); err != nil {
+			fmt.Fprintf(e.stderr, "smtptls acme: --dns-hook %s: %v (give the program's path)\n", s.DNSHook, err)
 			return exitUsage
 		}
 	}

@@ -395,3 +395,48 @@ func TestACMENewKeyShowsNextTLSABeforeSwitch(t *testing.T) {
 		t.Error("the next key file is still there after the switch")
 	}
 }
+
+// renew with an injected clock: 31 days before expiry nothing is due; 30
+// days before, it renews, applies and the listener serves the new one.
+func TestRenewDueByClock(t *testing.T) {
+	t.Parallel()
+	a := newACMEEnv(t)
+	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
+		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
+	}
+	first := a.installed()
+	leaf := parseLeafPEM(first.CertPEM)
+	renewAt := leaf.NotAfter.Add(-30 * 24 * time.Hour)
+	renew := func(now time.Time) (string, int) {
+		var out, errOut strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, exe: a.bin, now: func() time.Time { return now },
+			host: config.Host{Root: false, Getenv: func(k string) string {
+				if k == "NO_COLOR" {
+					return "1"
+				}
+				return ""
+			}, UserConfigDir: os.UserConfigDir}}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		code := run(ctx, e, []string{"renew", "--config-dir", a.dir})
+		return out.String() + errOut.String(), code
+	}
+	out, code := renew(renewAt.Add(-24 * time.Hour))
+	if code != exitOK || !strings.Contains(out, "Nothing to do") || !strings.Contains(out, "renewal starts "+renewAt.UTC().Format("2006-01-02")) {
+		t.Fatalf("31 days before expiry: exit %d\n%s", code, out)
+	}
+	if a.installed().Generation != first.Generation {
+		t.Fatal("renewed although nothing was due")
+	}
+	out, code = renew(renewAt)
+	if code != exitOK || !strings.Contains(out, "Renewing: the certificate expires in 30 days") {
+		t.Fatalf("30 days before expiry: exit %d\n%s", code, out)
+	}
+	second := a.installed()
+	if second.Generation == first.Generation || leafFP(t, second.CertPEM) == leafFP(t, first.CertPEM) {
+		t.Fatal("renew did not install a new certificate")
+	}
+	if got := a.served(); got != leafFP(t, second.CertPEM) {
+		t.Errorf("the listener serves %s, want the renewed %s", got, leafFP(t, second.CertPEM))
+	}
+}

@@ -111,9 +111,9 @@ func cmdRenew(ctx context.Context, e *env, args []string) int {
 	if !o.res.Renewed {
 		st.LastError = o.res.Message
 		st.NextTry = now.Add(renewRetry)
-		if code == exitOK {
-			code = exitFail
-		}
+		// Whatever stopped it (the CA, the challenge, the lock, the
+		// listener), a timer sees one status: failed, old certificate on.
+		code = exitFail
 	} else {
 		st.ARICert, st.ARIStart, st.ARIEnd, st.ARIRetry = "", time.Time{}, time.Time{}, time.Time{}
 		if o.leaf != nil {
