@@ -29,9 +29,12 @@ type Status struct {
 	Diagnostics []validate.Diagnostic `json:"diagnostics,omitempty"`
 
 	// Target is what the configuration is made live on: bundled or postfix.
-	Target   string         `json:"target"`
-	Running  bool           `json:"running"`
-	Listener *ListenerState `json:"listener,omitempty"`
+	Target  string `json:"target"`
+	Running bool   `json:"running"`
+	// ListenerLost says that a listener runs (its pid file names a live
+	// `smtptls serve`) but its control socket is missing.
+	ListenerLost string         `json:"listener_lost,omitempty"`
+	Listener     *ListenerState `json:"listener,omitempty"`
 	// ServesInstalled: the listener serves the live generation and its
 	// certificate. False after a renewal that was never reloaded.
 	ServesInstalled bool                `json:"serves_installed"`
@@ -133,6 +136,7 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 	}
 	ts := tgt.Status(ctx, installed, st.LoadError == "", len(st.Problems) == 0)
 	st.Running, st.Listener, st.ServesInstalled = ts.Running, ts.Listener, ts.ServesInstalled
+	st.ListenerLost = ts.Lost
 	st.NeedsAttention = append(st.NeedsAttention, ts.Attention...)
 	return st, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -16,6 +17,18 @@ import (
 // ErrNotRunning is what a Reloader returns when no listener answers on the
 // control socket; the transaction then starts one.
 var ErrNotRunning = errors.New("no listener is running for this config directory")
+
+// ListenerLostError is what a Reloader returns for a listener that runs
+// (found by its pid file) but does not answer on its control socket. It
+// still serves: nothing may start a second one beside it.
+type ListenerLostError struct {
+	Pid int
+	Dir string
+}
+
+func (e *ListenerLostError) Error() string {
+	return fmt.Sprintf("listener running (pid %d), control socket missing: `smtptls stop --config-dir %s` then start it", e.Pid, e.Dir)
+}
 
 // ReloadOutcome is the listener's answer to a reload request.
 type ReloadOutcome struct {

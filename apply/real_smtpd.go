@@ -48,5 +48,9 @@ func notRunning(err error) error {
 	if err != nil && errors.Is(err, smtpd.ErrNotRunning) {
 		return ErrNotRunning
 	}
+	var lost *smtpd.SocketLostError
+	if errors.As(err, &lost) {
+		return &ListenerLostError{Pid: lost.Pid, Dir: lost.Dir}
+	}
 	return err
 }

@@ -64,6 +64,8 @@ type TargetStatus struct {
 	// ServesInstalled: what is served is what is installed.
 	ServesInstalled bool
 	Attention       []string
+	// Lost says that a listener runs but its control socket is missing.
+	Lost string
 }
 
 // targetError is a refusal by a target that is the machine's fault, not

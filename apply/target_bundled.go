@@ -27,6 +27,12 @@ func (b *bundledTarget) Prepare(ctx context.Context, cur, next config.Loaded) (P
 	sctx, cancel := context.WithTimeout(ctx, stateTimeout)
 	_, err := b.r.State(sctx, b.dir)
 	cancel()
+	var lost *ListenerLostError
+	if errors.As(err, &lost) {
+		// It serves but cannot be reloaded: refuse before anything is
+		// written, and never start a second one beside it.
+		return Plan{}, &targetError{lost.Error() + "; nothing was changed"}
+	}
 	// Anything but a clear "none runs" means something holds the control
 	// socket: reload it (and report its error) rather than start a second.
 	b.wasRunning = !errors.Is(err, ErrNotRunning)
@@ -84,6 +90,18 @@ func (b *bundledTarget) Restore(ctx context.Context, prev config.Loaded) (string
 		return fmt.Sprintf("switched back to %s; no listener was running before, and none runs now", back), true
 	}
 	out, err := b.r.Reload(ctx, b.dir)
+	if errors.Is(err, ErrNotRunning) {
+		// It died after the reload: a gateway with no SMTP service is worse
+		// off than one on the previous generation, so start it on that.
+		st, serr := b.r.Start(ctx, b.exe, b.dir)
+		switch {
+		case serr != nil:
+			return fmt.Sprintf("switched back to %s, but the listener had died and did not start again: %v; run `smtptls serve --detach`", back, serr), false
+		case prevFP != "" && st.Fingerprint != prevFP:
+			return fmt.Sprintf("switched back to %s; the listener had died, and the one started again serves certificate %s instead of %s; run `smtptls status`", back, shortFP(st.Fingerprint), shortFP(prevFP)), false
+		}
+		return fmt.Sprintf("%s serves again on %s: the listener had died, and was started again on it (pid %d)", back, st.Listen, st.Pid), true
+	}
 	switch {
 	case err != nil:
 		return fmt.Sprintf("switched back to %s, but the listener did not answer the reload: %v; run `smtptls status`", back, err), false
@@ -118,6 +136,9 @@ func (b *bundledTarget) Status(ctx context.Context, installed config.Loaded, loa
 		} else {
 			attention("the listener is not running, and the installed configuration must be put right before it is started (see above)")
 		}
+	case errors.As(err, new(*ListenerLostError)):
+		ts.Lost = err.Error()
+		attention("%v", err)
 	case err != nil:
 		attention("the listener cannot be asked what it serves: %v", err)
 	default:

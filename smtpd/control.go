@@ -104,6 +104,9 @@ func call(ctx context.Context, configDir, op string) (controlReply, error) {
 	c, err := d.DialContext(ctx, "unix", SocketPath(configDir))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			if pid := FindListener(configDir); pid > 0 {
+				return controlReply{}, &SocketLostError{Pid: pid, Dir: configDir}
+			}
 			return controlReply{}, ErrNotRunning
 		}
 		return controlReply{}, fmt.Errorf("control socket %s: %w", SocketPath(configDir), err)

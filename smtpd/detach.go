@@ -27,8 +27,15 @@ func StartDetached(ctx context.Context, exe, configDir string) (int, error) {
 // StartDetachedArgs is StartDetached with more arguments for the serve
 // command (such as --log-format json).
 func StartDetachedArgs(ctx context.Context, exe, configDir string, serveArgs ...string) (int, error) {
-	if st, err := QueryState(ctx, configDir); err == nil {
+	st, err := QueryState(ctx, configDir)
+	if err == nil {
 		return 0, fmt.Errorf("a listener is already running for %s (pid %d)", configDir, st.Pid)
+	}
+	var lost *SocketLostError
+	if errors.As(err, &lost) {
+		// Never a second listener beside one that lost its socket, nor its
+		// pid file overwritten: that would orphan the live one.
+		return 0, err
 	}
 	if err := os.MkdirAll(configDir, 0o700); err != nil {
 		return 0, fmt.Errorf("start listener: %w", err)
@@ -108,12 +115,19 @@ func tail(path string, off int64, n int) string {
 // StopDetached asks the listener of configDir to stop, and waits until it
 // has drained and exited. ErrNotRunning if none answers.
 func StopDetached(ctx context.Context, configDir string) error {
-	rep, err := call(ctx, configDir, opStop)
-	if err != nil {
-		return err
-	}
 	pid := 0
-	if rep.State != nil {
+	rep, err := call(ctx, configDir, opStop)
+	var lost *SocketLostError
+	switch {
+	case errors.As(err, &lost):
+		// No socket to ask: SIGTERM drains and exits just the same.
+		if err := syscall.Kill(lost.Pid, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("stop the listener (pid %d): %w", lost.Pid, err)
+		}
+		pid = lost.Pid
+	case err != nil:
+		return err
+	case rep.State != nil:
 		pid = rep.State.Pid
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -130,7 +144,7 @@ func StopDetached(ctx context.Context, configDir string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the listener (pid %d) is still draining: %w", pid, ctx.Err())
+			return &StillRunningError{Pid: pid, Err: ctx.Err()}
 		case <-tick.C:
 		}
 	}
@@ -162,3 +176,16 @@ func removePidFile(configDir string, pid int) {
 		os.Remove(p)
 	}
 }
+
+// StillRunningError is a listener asked to stop that had not exited when
+// the wait ended.
+type StillRunningError struct {
+	Pid int
+	Err error
+}
+
+func (e *StillRunningError) Error() string {
+	return fmt.Sprintf("the listener (pid %d) did not stop in time, it is still draining: %v; wait and run stop again, or end it with kill %d", e.Pid, e.Err, e.Pid)
+}
+
+func (e *StillRunningError) Unwrap() error { return e.Err }

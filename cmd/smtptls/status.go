@@ -128,6 +128,8 @@ func statusWrite(w io.Writer, st apply.Status, color bool, now time.Time, extra 
 		}
 	} else if st.Target == config.TargetPostfix {
 		row("postfix", paint("31", "not running"))
+	} else if st.ListenerLost != "" {
+		row("listener", paint("31", st.ListenerLost))
 	} else {
 		row("listener", paint("31", "not running"))
 	}

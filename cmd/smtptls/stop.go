@@ -13,10 +13,12 @@ import (
 func cmdStop(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	dirFlag := fs.String("config-dir", "", "config directory of the listener")
+	dirFlag := fs.String("config-dir", "", "config `DIR`ectory of the listener")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: smtptls stop [--config-dir DIR]")
-		fmt.Fprintln(fs.Output(), "\nStops the running listener after it drains. Exit status 2 when none runs.")
+		fmt.Fprintln(fs.Output(), "\nStops the running listener after it drains (also one whose control socket was")
+		fmt.Fprintln(fs.Output(), "deleted: it is found by its pid file). Exit status 0 stopped, 1 it did not stop")
+		fmt.Fprintln(fs.Output(), "in time, 2 none runs.")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(e, fs, args, false); !ok {
@@ -34,7 +36,7 @@ func cmdStop(ctx context.Context, e *env, args []string) int {
 			return exitUsage
 		}
 		fmt.Fprintf(e.stderr, "smtptls stop: %v\n", err)
-		return exitUsage
+		return exitFail
 	}
 	fmt.Fprintln(e.stdout, "listener stopped")
 	return exitOK

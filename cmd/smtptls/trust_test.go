@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -510,5 +511,115 @@ func TestTrustOwnershipIsRespected(t *testing.T) {
 	fi, _ := os.Stat(shared.dir)
 	if got := fi.Mode() & (os.ModePerm | os.ModeSetgid); got != os.ModeSetgid|0o770 {
 		t.Errorf("the group-shared directory is now %v, want it left at 2770", got)
+	}
+}
+
+// listenerPid reads the pid file of the env's listener.
+func (a *applyEnv) listenerPid() int {
+	a.t.Helper()
+	b, err := os.ReadFile(filepath.Join(a.dir, config.PidFile))
+	if err != nil {
+		a.t.Fatalf("pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		a.t.Fatalf("pid file: %v", err)
+	}
+	return pid
+}
+
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && !strings.Contains(string(b), ") Z ")
+}
+
+// Finding 7, first half: with control.sock deleted, status said "not
+// running", stop exited 2, and apply started a second listener, failed,
+// and deleted the live one's pid file.
+func TestTrustListenerFoundWithoutItsSocket(t *testing.T) {
+	a := newApplyEnv(t)
+	one, two := writePKI(t, "one"), writePKI(t, "two")
+	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	pid := a.listenerPid()
+	gens, _ := config.ListGenerations(a.dir)
+	if err := os.Remove(filepath.Join(a.dir, config.ControlSocket)); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := a.run("status", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(out, "control socket missing") || strings.Contains(out, "not running") {
+		t.Errorf("status with the socket gone: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = a.run(a.applyArgs("available", two)...)
+	if code != exitUsage || !strings.Contains(out+errOut, "control socket missing") || strings.Contains(out+errOut, "another MTA") {
+		t.Errorf("apply with the socket gone: exit %d, want 2 and the reason\n%s%s", code, out, errOut)
+	}
+	if got := a.listenerPid(); got != pid || !alive(pid) {
+		t.Errorf("after the refused apply the pid file names %d (alive %v), want the live %d", got, alive(pid), pid)
+	}
+	if after, _ := config.ListGenerations(a.dir); len(after) != len(gens) {
+		t.Errorf("the refused apply wrote a generation")
+	}
+	if got := opensslServed(t, a.listen(), one.ca, one.name); got != one.fp {
+		t.Errorf("the live listener serves %s, want %s", got, one.fp)
+	}
+
+	out, errOut, code = a.run("stop", "--config-dir", a.dir)
+	if code != exitOK {
+		t.Errorf("stop with the socket gone: exit %d, want 0\n%s%s", code, out, errOut)
+	}
+	if alive(pid) {
+		t.Errorf("the listener %d still runs after stop", pid)
+	}
+	if _, errOut, code := a.run("stop", "--config-dir", a.dir); code != exitUsage {
+		t.Errorf("stop with none running: exit %d, want 2 (%s)", code, errOut)
+	}
+	if o, e, code := a.run(a.applyArgs("available", two)...); code != exitOK {
+		t.Errorf("apply after stop: exit %d\n%s%s", code, o, e)
+	}
+}
+
+// Finding 7, second half: a listener that died between reload and verify
+// was not started again: apply exited 2 and the gateway had no SMTP.
+func TestTrustDeadListenerIsStartedAgainOnThePreviousGeneration(t *testing.T) {
+	a := newApplyEnv(t)
+	one, two := writePKI(t, "one"), writePKI(t, "two")
+	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	prev, _ := config.CurrentGeneration(a.dir)
+	certPEM, _ := os.ReadFile(two.cert)
+	keyPEM, _ := os.ReadFile(two.key)
+	caPEM, _ := os.ReadFile(two.ca)
+	var killed int
+	d := apply.Deps{Host: config.ThisHost(), Exe: a.bin, Hook: func(s apply.StepName) error {
+		if s == apply.StepVerify {
+			// The listener dies right after taking the new configuration.
+			killed = a.listenerPid()
+			syscall.Kill(killed, syscall.SIGKILL)
+			for alive(killed) {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		return nil
+	}}
+	res := apply.Run(context.Background(), d, apply.Request{ConfigDir: a.dir, Mode: config.ModeAvailable,
+		Cert: certPEM, Key: keyPEM, CA: caPEM}, nil)
+	if res.Applied || !res.RolledBack || !strings.Contains(res.Message, "started again") {
+		t.Errorf("apply whose listener died: applied %v rolled back %v: %s", res.Applied, res.RolledBack, res.Message)
+	}
+	if cur, _ := config.CurrentGeneration(a.dir); cur != prev {
+		t.Errorf("current is %s, want the previous %s", cur, prev)
+	}
+	if pid := a.listenerPid(); pid == killed || !alive(pid) {
+		t.Errorf("no new listener runs (pid file names %d, the killed one was %d)", pid, killed)
+	}
+	if got := opensslServed(t, a.listen(), one.ca, one.name); got != one.fp {
+		t.Errorf("the listener serves %s, want the previous %s", got, one.fp)
 	}
 }
