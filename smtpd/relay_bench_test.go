@@ -32,6 +32,7 @@ func benchProcessWith(b *testing.B, mutate func(*config.Settings), env ...string
 	}
 	s.Limits.MaxConnections = 5000
 	s.Limits.MaxConnectionsPerIP = 5000
+	s.Limits.MaxConnectionsPerNetwork = 5000
 	mutate(&s)
 	f.writeGen(s, nil)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

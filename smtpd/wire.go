@@ -247,19 +247,33 @@ func (w *wire) scanBody(b []byte) (int, bool) {
 	return len(b), false
 }
 
-// command looks at one command line as go-smtp's parseCmd will.
+// command looks at one command line as go-smtp's parseCmd will. Most
+// lines are none of its business and pass without an allocation.
 func (w *wire) command(line []byte) ([]byte, bool) {
 	if len(line) < 5 || line[4] != ' ' {
 		return line, false
 	}
-	verb := strings.ToUpper(string(line[:4]))
-	switch verb {
-	case "RCPT", "MAIL", "BDAT":
+	var verb [4]byte
+	for i := range verb {
+		verb[i] = upper(line[i])
+	}
+	switch string(verb[:]) {
+	case "RCPT":
+		// Only RCPT TO:<postmaster> (or without brackets) is rewritten.
+		if !containsFold(line, "postmaster") {
+			return line, false
+		}
+	case "MAIL":
+		// Only a SIZE= parameter can need a rewrite.
+		if !containsFold(line, "size=") {
+			return line, false
+		}
+	case "BDAT":
 	default:
 		return line, false
 	}
 	arg := strings.TrimSpace(strings.TrimRight(string(line[5:]), "\r\n"))
-	switch verb {
+	switch string(verb[:]) {
 	case "RCPT":
 		rest, ok := cutPrefixFold(arg, "TO:")
 		if !ok {
@@ -303,6 +317,27 @@ func (w *wire) command(line []byte) ([]byte, bool) {
 		}
 	}
 	return line, false
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// containsFold reports whether b holds lower (ASCII lowercase) in any case.
+func containsFold(b []byte, lower string) bool {
+	for i := 0; i+len(lower) <= len(b); i++ {
+		j := 0
+		for j < len(lower) && b[i+j]|0x20 == lower[j] {
+			j++
+		}
+		if j == len(lower) {
+			return true
+		}
+	}
+	return false
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
