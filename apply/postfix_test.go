@@ -465,3 +465,21 @@ func TestPostfixStatusNoticesHandEdit(t *testing.T) {
 		t.Errorf("hand edit not reported: %q", st.NeedsAttention)
 	}
 }
+
+// Once a config dir configures Postfix, main.cf names files in it: moving
+// it to the bundled listener is refused before anything is written.
+func TestPostfixTargetChangeRefused(t *testing.T) {
+	e := newPFEnv(t, postfixtest.Options{})
+	e.mustApply(e.request(config.ModeAvailable, "a"))
+	mainBefore := e.pf.MainCF()
+	gens, _ := config.ListGenerations(e.dir)
+	r := e.request(config.ModeAvailable, "")
+	r.Target = config.TargetBundled
+	res := e.apply(r)
+	if res.Applied || !strings.Contains(res.Message, "not supported") || !strings.Contains(res.Message, "nothing was written") {
+		t.Fatalf("switch to bundled: %+v", res)
+	}
+	if now, _ := config.ListGenerations(e.dir); len(now) != len(gens) || !bytes.Equal(mainBefore, e.pf.MainCF()) {
+		t.Errorf("something was written")
+	}
+}

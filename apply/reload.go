@@ -61,6 +61,9 @@ func Reload(ctx context.Context, d Deps, dir string, force bool) ReloadResult {
 		res.Forced, res.Problems = true, probs
 		res.Warnings = append(res.Warnings, forcedWarning(orDefaults(l.Generation), probs))
 	}
+	if l.Settings.TargetName() == config.TargetPostfix {
+		return reloadPostfix(ctx, d, dir, l, res)
+	}
 	rctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	out, err := d.Reloader.Reload(rctx, dir)

@@ -340,8 +340,8 @@ func (p *postfixTarget) Status(ctx context.Context, installed config.Loaded, loa
 	}
 	ts.ServesInstalled = !drift && fp == wantFP
 	if fp != wantFP {
-		ts.Attention = append(ts.Attention, fmt.Sprintf("Postfix serves %s but %s is installed: run `postfix -c %s reload` (a renewal that was never reloaded looks like this)",
-			fpOrNoTLS(fp), fpOrNoTLS(wantFP), p.pf.ConfigDir))
+		ts.Attention = append(ts.Attention, fmt.Sprintf("Postfix serves %s but %s is installed: run `smtptls reload` (a renewal that was never reloaded looks like this)",
+			fpOrNoTLS(fp), fpOrNoTLS(wantFP)))
 	}
 	return ts
 }
@@ -353,4 +353,51 @@ func sortedNames(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// reloadPostfix is `smtptls reload` for a Postfix target: postfix check,
+// postfix reload, and a look at what smtpd then serves.
+func reloadPostfix(ctx context.Context, d Deps, dir string, l config.Loaded, res ReloadResult) ReloadResult {
+	p := newPostfixTarget(d, dir, l.Settings, "")
+	if err := p.ready(ctx); err != nil {
+		// Running stays true: the message says what to start, and it
+		// is Postfix, not smtptls serve.
+		res.Message, res.EnvironmentError, res.Running = err.Error(), true, true
+		return res
+	}
+	res.Running = true
+	if err := p.look(ctx); err != nil {
+		res.Message, res.EnvironmentError = err.Error(), true
+		return res
+	}
+	if err := p.pf.Check(ctx); err != nil {
+		res.Message = fmt.Sprintf("postfix check refused the configuration, so Postfix was not reloaded: %v", err)
+		return res
+	}
+	if err := p.pf.Reload(ctx); err != nil {
+		res.Message, res.EnvironmentError = fmt.Sprintf("postfix reload failed: %v", err), true
+		return res
+	}
+	want := ""
+	if l.Settings.Mode.NeedsCertificate() {
+		want = leafFingerprint(l.CertPEM)
+	}
+	var got string
+	for deadline := time.Now().Add(postfixSettle); ; {
+		got, _ = p.served(ctx)
+		if got == want || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res.Generation, res.Listen, res.Fingerprint = l.Generation, p.listen.String(), got
+	eff, _ := p.pf.Effective(ctx, postfix.ParamSecurityLevel)
+	res.Mode = string(postfix.ModeOfLevel(eff[postfix.ParamSecurityLevel]))
+	res.OK = got == want
+	if res.OK {
+		res.Message = fmt.Sprintf("Postfix reloaded; smtpd on %s serves %s", p.listen, fpOrNoTLS(got))
+	} else {
+		res.Message = fmt.Sprintf("Postfix reloaded, but smtpd on %s serves %s where %s is installed: see `smtptls status`", p.listen, fpOrNoTLS(got), fpOrNoTLS(want))
+	}
+	return res
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/postfix"
 	"github.com/smtptls/smtptls/postfix/postfixtest"
 )
 
@@ -35,6 +36,8 @@ type pfCmd struct {
 func newPFCmd(t *testing.T, o postfixtest.Options) *pfCmd {
 	t.Helper()
 	postfixtest.Skip(t)
+	// Each has its own Postfix and mostly waits on it: run side by side.
+	t.Parallel()
 	pf := postfixtest.Start(t, o)
 	return &pfCmd{t: t, bin: applyTestBinary(t), pf: pf, dir: filepath.Join(t.TempDir(), "smtptls")}
 }
@@ -327,4 +330,56 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// The target is stored in the generation: `smtptls set` chooses it, a
+// later apply without --target configures Postfix, and status and reload
+// work on it (a renewal switched in but never reloaded is found and fixed).
+func TestPostfixTargetKeptForLaterCommands(t *testing.T) {
+	c := newPFCmd(t, postfixtest.Options{})
+	one, two := writePKI(t, "one"), writePKI(t, "two")
+	if o, e, code := c.run("set", "--config-dir", c.dir, "target=postfix", "postfix.config_dir="+c.pf.ConfigDir, "hostname=mail.example.test"); code != exitOK {
+		t.Fatalf("set target=postfix: exit %d\n%s%s", code, o, e)
+	}
+	args := []string{"apply", "--config-dir", c.dir, "--mode", "available", "--cert", one.cert, "--key", one.key, "--ca", one.ca}
+	if o, e, code := c.run(args...); code != exitOK || !strings.Contains(o, "postfix check passed") {
+		t.Fatalf("apply without --target: exit %d\n%s%s", code, o, e)
+	}
+	if got := strings.TrimSpace(c.pf.Postconf("-h", "smtpd_tls_chain_files")); got != filepath.Join(c.dir, "current", config.PostfixChainFile) {
+		t.Fatalf("main.cf chain file %q", got)
+	}
+
+	// A deploy hook that switches the store and never reloads.
+	h := config.Host{Getenv: func(string) string { return "" }, UserConfigDir: os.UserConfigDir}
+	l, err := config.Load(c.dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := config.OpenStore(c.dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := config.Material{CertPEM: two.ch.Leaf.PEM(), KeyPEM: two.ch.Leaf.KeyPEM(), ChainPEM: two.ch.Intermediate.PEM(), CAPEM: two.ch.Root.PEM()}
+	chain, err := postfix.ChainPEM(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.TargetFiles = map[string][]byte{config.PostfixChainFile: chain}
+	gen, err := st.Stage(l.Settings, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Activate(gen); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := c.run("status", "--config-dir", c.dir)
+	if code != exitFail || !strings.Contains(out, "smtptls reload") || !strings.Contains(out, one.fp[:16]) || !strings.Contains(out, two.fp[:16]) {
+		t.Fatalf("status with a renewal never reloaded: exit %d\n%s%s", code, out, errOut)
+	}
+	if o, e, code := c.run("reload", "--config-dir", c.dir); code != exitOK || !strings.Contains(o, "Postfix reloaded") {
+		t.Fatalf("reload: exit %d\n%s%s", code, o, e)
+	}
+	if o, e, code := c.run("status", "--config-dir", c.dir); code != exitOK {
+		t.Fatalf("status after reload: exit %d\n%s%s", code, o, e)
+	}
 }
