@@ -94,7 +94,10 @@ func TestDueWithoutRenewalInfoAsksWeekly(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	leaf := leafExpiring(t, now.AddDate(0, 0, 60))
 	asked := 0
-	none := func() (time.Time, time.Time, time.Duration, error) { asked++; return time.Time{}, time.Time{}, 0, api.ErrNoARI }
+	none := func() (time.Time, time.Time, time.Duration, error) {
+		asked++
+		return time.Time{}, time.Time{}, 0, api.ErrNoARI
+	}
 	var st State
 	for h := 0; h < 24*6; h += 12 {
 		if due, _ := Due(leaf, now.Add(time.Duration(h)*time.Hour), &st, none); due {

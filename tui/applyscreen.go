@@ -112,6 +112,11 @@ func (a *applyScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			a.steps[st.Name] = st
 		}
 		a.s.applied = msg.res.Applied
+		if msg.res.Applied && a.s.acme != nil && a.s.deps.SaveACME != nil {
+			if err := a.s.deps.SaveACME(*a.s.acme); err != nil {
+				a.res.Warnings = append(a.res.Warnings, "the certificate is live, but its ACME settings could not be stored, so smtptls renew cannot renew it: "+err.Error())
+			}
+		}
 		return goTo(stepResult), nil
 	case spinner.TickMsg:
 		if a.done {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/smtptls/smtptls/acme"
 	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/validate"
@@ -64,6 +65,13 @@ type Deps struct {
 	// Bind tries to listen on addr and lets go at once, to check a listen
 	// address before apply; nil binds for real (tests may replace it).
 	Bind func(addr string) error
+	// Order gets a certificate by ACME (the "no certificate yet?" screen),
+	// reporting each step; Setup wires acme.Obtain. It must reuse the
+	// installed key when it can, so a published TLSA record stays valid.
+	Order func(ctx context.Context, s acme.Settings, progress func(acme.Event)) (acme.Result, error)
+	// SaveACME stores the settings of an ordered certificate once it is
+	// live, so `smtptls renew` repeats the order.
+	SaveACME func(s acme.Settings) error
 	// VerifyCommand builds the command an admin can re-run to verify.
 	VerifyCommand func(listen, hostname string, mode config.Mode) string
 }

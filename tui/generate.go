@@ -86,12 +86,17 @@ func (g *generateScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			return stay, copyCmd(g.s.deps.Copy, "certificate request", g.csr, false)
 		case g.csr != "":
 			return stay, nil
-		case key.Matches(msg, k.Up), key.Matches(msg, k.Down):
-			g.cursor = 1 - g.cursor
+		case key.Matches(msg, k.Up):
+			g.cursor = (g.cursor + 2) % 3
+		case key.Matches(msg, k.Down):
+			g.cursor = (g.cursor + 1) % 3
 		case key.Matches(msg, k.Choose):
 			host, dir, now := g.s.hostname, g.s.deps.ConfigDir, g.Now()
-			if g.cursor == 0 {
+			switch g.cursor {
+			case 0:
 				return stay, func() tea.Msg { return makeCSR(dir, host, now) }
+			case 2:
+				return goTo(stepACME), nil
 			}
 			return stay, func() tea.Msg { return makeSelfSigned(host, now) }
 		}
@@ -121,6 +126,8 @@ func (g *generateScreen) View() string {
 			"Saved under " + filepath.Join(g.s.deps.ConfigDir, RequestsDir) + "; send the request to your CA."},
 		{"Make a self-signed test certificate for " + g.s.hostname,
 			"To try the gateway out. Peers that verify certificates will refuse it."},
+		{"Get a certificate by ACME (Let's Encrypt) for " + g.s.hostname,
+			"Ordered now and renewed by smtptls renew; the CA checks port 80, 443 or DNS."},
 	}
 	for i, o := range opts {
 		mark, name := "  ", o[0]

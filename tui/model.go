@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/smtptls/smtptls/acme"
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/validate"
 )
@@ -39,6 +40,9 @@ type shared struct {
 	// modeChosen: the admin picked a mode (the preselected one does not
 	// count as input worth asking about on quit).
 	modeChosen bool
+	// acme: the fields hold a certificate ordered by ACME with these
+	// settings; they are stored for `smtptls renew` once it is live.
+	acme *acme.Settings
 }
 
 func (s *shared) field(f validate.Field) *PasteField {
@@ -129,6 +133,7 @@ func New(ctx context.Context, d Deps, st Styles) *Model {
 		stepApply:    as,
 		stepResult:   newResultScreen(c, s, as),
 		stepGenerate: newGenerateScreen(c, s),
+		stepACME:     newACMEScreen(c, s),
 	}
 	m.resize()
 	return m
@@ -177,6 +182,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.route(stepReview, msg)
 	case stepMsg, applyDoneMsg:
 		return m, m.route(stepApply, msg)
+	case acmeEventMsg, acmeDoneMsg:
+		return m, m.route(stepACME, msg)
 	}
 	return m, m.route(m.cur, msg)
 }

@@ -19,6 +19,7 @@ const (
 	stepApply
 	stepResult
 	stepGenerate
+	stepACME
 )
 
 func (s step) title() string {
@@ -43,6 +44,8 @@ func (s step) title() string {
 		return "Result"
 	case stepGenerate:
 		return "No certificate yet"
+	case stepACME:
+		return "Certificate by ACME"
 	}
 	return ""
 }

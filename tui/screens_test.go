@@ -122,6 +122,11 @@ func captureScreens(t *testing.T) []capture {
 	snap(h, "no-certificate", "No certificate yet (ctrl+g on the certificate step).")
 	h.press("esc", "?")
 	snap(h, "help", "? shows every key of the screen.")
+
+	h = fresh()
+	h.toCert()
+	h.press("ctrl+g", "down", "down", "enter")
+	snap(h, "acme", "Or get one by ACME: the names start as the host name; the order's progress, and any failure in words, follow. `smtptls renew` renews it later.")
 	return out
 }
 

@@ -396,3 +396,27 @@ func (o *acmeOutput) finish(code int) int {
 	}
 	return code
 }
+
+// wizardOrder is the wizard's ACME order: the same as smtptls acme's,
+// keeping the installed key when it can (DANE), never applying.
+func wizardOrder(e *env, dir string) func(context.Context, acme.Settings, func(acme.Event)) (acme.Result, error) {
+	return func(ctx context.Context, s acme.Settings, progress func(acme.Event)) (acme.Result, error) {
+		installed, _ := config.Load(dir, e.host)
+		req := acme.Request{ConfigDir: dir, Settings: s, DNSResolver: e.host.Getenv(envDNSResolver), Progress: progress,
+			Log: slog.New(slog.DiscardHandler)}
+		req.Key = reusableKey(installed.KeyPEM, &req.Settings, true)
+		return acme.Obtain(ctx, req)
+	}
+}
+
+// wizardSaveACME stores an ordered certificate's settings once it is live.
+func wizardSaveACME(e *env, dir string) func(acme.Settings) error {
+	return func(s acme.Settings) error {
+		if err := acme.SaveSettings(dir, s); err != nil {
+			return err
+		}
+		st, _ := acme.LoadState(dir)
+		st.LastAttempt, st.LastOK, st.LastError = e.now(), true, ""
+		return acme.SaveState(dir, st)
+	}
+}

@@ -163,6 +163,7 @@ func TestACMETLSALPN01ServesCertificate(t *testing.T) {
 	if !strings.Contains(string(l.KeyPEM), "PRIVATE KEY") {
 		t.Fatal("no key installed")
 	}
+	assertNoKeyIn(t, "acme --json output", out+errOut, l.KeyPEM)
 	k, err := acme.ParseKey(l.KeyPEM)
 	if err != nil || acme.KeyTypeOf(k) != acme.KeyRSA2048 {
 		t.Errorf("installed key %v %v, want rsa2048", acme.KeyTypeOf(k), err)
@@ -224,6 +225,7 @@ func TestRenewKeepsKeyAndServes(t *testing.T) {
 	if t1, t2 := acme.TLSA(k1.Public()), acme.TLSA(k2.Public()); t1 != t2 {
 		t.Errorf("renew changed the key: TLSA %s, then %s", t1, t2)
 	}
+	assertNoKeyIn(t, "renew output", out+errOut, second.KeyPEM)
 	if !strings.Contains(out, "the key was kept") {
 		t.Errorf("renew does not say the key (and TLSA) was kept:\n%s", out)
 	}
@@ -438,5 +440,66 @@ func TestRenewDueByClock(t *testing.T) {
 	}
 	if got := a.served(); got != leafFP(t, second.CertPEM) {
 		t.Errorf("the listener serves %s, want the renewed %s", got, leafFP(t, second.CertPEM))
+	}
+}
+
+// The wizard's "no certificate yet?" screen orders from pebble, applies
+// through the same transaction, and leaves settings that renew repeats.
+func TestWizardE2EACMEOrderServesAndRenews(t *testing.T) {
+	wizNeed(t, "tmux", "openssl")
+	a := newACMEEnv(t)
+	// The wizard has no --server-ca field: Go's SSL_CERT_FILE trusts
+	// pebble's listener as a private CA's admin would trust their CA.
+	w := startWizard(t, a.bin, a.dir, "SSL_CERT_FILE="+a.p.ListenerCAFile)
+	w.waitFor(20*time.Second, "How should this gateway handle STARTTLS?")
+	w.keys("Enter")
+	w.waitFor(15*time.Second, "Certificate · step 2 of 6")
+	w.keys("C-g")
+	w.waitFor(15*time.Second, "Get a certificate by ACME (Let's Encrypt) for mail.example.test")
+	w.keys("Down")
+	w.keys("Down")
+	w.keys("Enter")
+	w.waitFor(15*time.Second, "Get a certificate from an ACME CA", "Names        mail.example.test")
+	// One field at a time, as a person types: keys that arrive in one
+	// burst with text are taken for a paste.
+	w.keys("postmaster@example.test")
+	w.waitFor(15*time.Second, "> E-mail       postmaster@example.test")
+	w.keys("Down")
+	w.waitFor(15*time.Second, "> Names")
+	w.keys("Down")
+	w.waitFor(15*time.Second, "> Challenge")
+	w.keys("Down")
+	w.waitFor(15*time.Second, "> Listen on")
+	w.keys("C-u")
+	w.waitFor(15*time.Second, "> Listen on\n")
+	w.keys(a.httpAddr())
+	w.waitFor(15*time.Second, "> Listen on    "+a.httpAddr())
+	w.keys("Down")
+	w.waitFor(15*time.Second, "> CA")
+	w.keys("C-u")
+	w.waitFor(15*time.Second, "> CA\n")
+	w.keys(a.p.DirURL)
+	w.waitFor(15*time.Second, "Listen on    "+a.httpAddr(), "CA           "+a.p.DirURL)
+	w.keys("Enter")
+	w.waitFor(60*time.Second, "Review · step 5 of 6", "Ready.")
+	w.keys("Enter")
+	w.waitFor(60*time.Second, "✓ Success: applied and verified")
+
+	l := a.installed()
+	if got := wizServed(t, w.addr, a.p.RootFile(t)); got != leafFP(t, l.CertPEM) {
+		t.Fatalf("the listener serves %s, want the ordered %s", got, leafFP(t, l.CertPEM))
+	}
+	s, err := acme.LoadSettings(a.dir)
+	if err != nil || s.Email != "postmaster@example.test" || s.HTTPAddr != a.httpAddr() {
+		t.Fatalf("stored ACME settings: %+v %v", s, err)
+	}
+	c := a.cmd(context.Background(), "renew", "--config-dir", a.dir, "--force")
+	c.Env = append(c.Env, "SSL_CERT_FILE="+a.p.ListenerCAFile)
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("renew --force after the wizard: %v\n%s", err, out)
+	}
+	l2 := a.installed()
+	if leafFP(t, l2.CertPEM) == leafFP(t, l.CertPEM) || string(l2.KeyPEM) != string(l.KeyPEM) {
+		t.Error("renew after the wizard did not install a new certificate with the same key")
 	}
 }

@@ -134,6 +134,8 @@ func wizardDeps(e *env, dir string, out io.Writer, getenv func(string) string) t
 		VerifyCommand: func(listen, hostname string, mode config.Mode) string {
 			return verifyCommand(dir, listen, hostname, mode)
 		},
+		Order:    wizardOrder(e, dir),
+		SaveACME: wizardSaveACME(e, dir),
 	}
 }
 
