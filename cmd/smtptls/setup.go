@@ -63,10 +63,20 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 			return exitUsage
 		}
 	}
+	getenv := e.host.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	in, inOK := e.stdin.(*os.File)
 	out, outOK := e.stdout.(*os.File)
 	if !inOK || !outOK || !term.IsTerminal(in.Fd()) || !term.IsTerminal(out.Fd()) {
-		fmt.Fprintln(e.stderr, "smtptls setup: the wizard needs a terminal; in scripts use 'smtptls apply' (see smtptls apply --help)")
+		fmt.Fprint(e.stderr, "smtptls setup: the wizard needs a terminal, and this is none.\n"+noWizard)
+		return exitUsage
+	}
+	if t := getenv("TERM"); t == "dumb" || t == "" {
+		// A full-screen UI on a terminal that cannot move the cursor is a
+		// scroll of redrawn frames: say what does the same job instead.
+		fmt.Fprintf(e.stderr, "smtptls setup: this terminal (TERM=%s) cannot show the wizard's full-screen screens.\n"+noWizard, t)
 		return exitUsage
 	}
 	dir, err := config.ResolveDir(*dirFlag, e.host)
@@ -75,13 +85,8 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 
-	getenv := e.host.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	renderer := lipgloss.NewRenderer(out)
-	dumb := getenv("TERM") == "dumb" || getenv("TERM") == ""
-	if getenv("NO_COLOR") != "" || dumb {
+	if getenv("NO_COLOR") != "" {
 		renderer.SetColorProfile(termenv.Ascii)
 	}
 	// Asking the terminal for its background color costs a round trip,
@@ -92,11 +97,8 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 	term := &lockedFile{File: out}
 	d := wizardDeps(e, dir, term, getenv)
 	d.Listen, d.Hostname = *listen, *hostname
-	m := tui.New(ctx, d, tui.DefaultStyles(renderer, dumb))
-	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(term)}
-	if !dumb {
-		opts = append(opts, tea.WithAltScreen())
-	}
+	m := tui.New(ctx, d, tui.DefaultStyles(renderer, false))
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(term), tea.WithAltScreen()}
 	if _, err := tea.NewProgram(m, opts...).Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
 		fmt.Fprintf(e.stderr, "smtptls setup: %v\n", err)
 		return exitUsage
@@ -108,6 +110,14 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 	fmt.Fprintln(e.stdout, "smtptls: nothing applied.")
 	return exitOK
 }
+
+// noWizard says which commands do the wizard's job without a screen.
+const noWizard = `The same job without the wizard:
+  smtptls validate --cert FILE --key FILE --ca FILE    checks the three files and explains every problem
+  smtptls apply --mode available --cert FILE --key FILE --ca FILE
+                                                       writes, reloads and verifies them, or rolls back
+See smtptls validate --help and smtptls apply --help.
+`
 
 // wizardDeps wires the wizard to the real engine: validate for the live
 // checks, apply for the transaction and the installed state.

@@ -28,7 +28,7 @@ func TestSetupCommandLine(t *testing.T) {
 	}{
 		{"help", []string{"setup", "--help"}, exitOK, "Opens the setup wizard"},
 		{"flags without a command open the wizard", []string{"--config-dir", t.TempDir(), "--help"}, exitOK, "--listen"},
-		{"not a terminal", []string{"setup", "--config-dir", t.TempDir()}, exitUsage, "the wizard needs a terminal; in scripts use 'smtptls apply'"},
+		{"not a terminal", []string{"setup", "--config-dir", t.TempDir()}, exitUsage, "the wizard needs a terminal, and this is none.\nThe same job without the wizard:\n  smtptls validate --cert FILE"},
 		{"no command, not a terminal", nil, exitUsage, "the wizard needs a terminal"},
 		{"bad listen", []string{"setup", "--listen", "2525"}, exitUsage, "write it like 127.0.0.1:2525"},
 		{"stray argument", []string{"setup", "extra"}, exitUsage, `unexpected argument "extra"`},
