@@ -373,7 +373,7 @@ func (m *Model) View() string {
 	if m.c.Burst && m.lastFrame != "" && m.c.Now().Sub(m.lastFrameAt) < burstFrame {
 		return m.lastFrame
 	}
-	m.lastFrame = m.view()
+	m.lastFrame = m.c.Styles.Frame(m.view())
 	m.lastFrameAt = m.c.Now()
 	return m.lastFrame
 }

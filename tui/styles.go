@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"strings"
+
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 )
@@ -30,6 +32,87 @@ type Styles struct {
 	Spinner   lipgloss.Style
 	cursorSGR bool
 	plain     bool
+	// glyphs replaces the symbols a terminal's font lacks; decLines draws
+	// box lines with the DEC line-drawing set. Both are chosen once, by
+	// ForTerminal.
+	glyphs   *strings.Replacer
+	decLines bool
+}
+
+// Every symbol the wizard draws has a fallback of the same width, so a
+// frame laid out for one terminal fits every other: the Linux console's
+// fonts lack ✓ ✗ ↻ and the arrows, a VT100 or VT220 has ASCII alone.
+var symbolFallbacks = []string{
+	"✓", "+", // ok
+	"✗", "x", // error
+	"↻", "~", // fixed on save
+	"•", "*", // masked key, pass phrase
+	"…", ".",
+	"→", ">",
+	"↓", "v",
+	"↑", "^",
+}
+
+// ForTerminal adapts the styles to what the terminal type can show: on
+// "linux" (the virtual console) symbols fall back to ASCII and frames keep
+// the box-drawing characters its fonts have; on vt100/vt102/vt220 the
+// middle dot goes too and frames use the DEC line-drawing set.
+func (s Styles) ForTerminal(term string) Styles {
+	switch {
+	case term == "linux" || strings.HasPrefix(term, "linux-"):
+		s.glyphs = strings.NewReplacer(symbolFallbacks...)
+	case strings.HasPrefix(term, "vt100"), strings.HasPrefix(term, "vt102"), strings.HasPrefix(term, "vt220"):
+		s.glyphs = strings.NewReplacer(append(append([]string(nil), symbolFallbacks...), "·", "-")...)
+		s.decLines = true
+	}
+	return s
+}
+
+// Frame turns a finished frame into what the terminal can show.
+func (s Styles) Frame(f string) string {
+	if s.glyphs != nil {
+		f = s.glyphs.Replace(f)
+	}
+	if s.decLines {
+		f = decLineDrawing(f)
+	}
+	return f
+}
+
+// decGraphics maps box-drawing characters (single and double) onto the DEC
+// special graphics set, which VT100-compatible terminals have.
+var decGraphics = map[rune]byte{
+	'─': 'q', '│': 'x', '┌': 'l', '┐': 'k', '└': 'm', '┘': 'j', '├': 't', '┤': 'u', '┬': 'w', '┴': 'v', '┼': 'n',
+	'═': 'q', '║': 'x', '╔': 'l', '╗': 'k', '╚': 'm', '╝': 'j',
+}
+
+// decLineDrawing switches to the line-drawing set (ESC ( 0) for each run
+// of box characters and back (ESC ( B) after it: the zero-width switches
+// keep every line as wide as it was laid out.
+func decLineDrawing(f string) string {
+	var b strings.Builder
+	b.Grow(len(f) + len(f)/8)
+	in := false
+	for _, r := range f {
+		c, box := decGraphics[r]
+		switch {
+		case box && !in:
+			b.WriteString("\x1b(0")
+			in = true
+		case !box && in:
+			b.WriteString("\x1b(B")
+			in = false
+		}
+		if box {
+			b.WriteByte(c)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	if in {
+		b.WriteString("\x1b(B")
+	}
+	return b.String()
 }
 
 // Plain reports whether the styles draw without any color or attribute.

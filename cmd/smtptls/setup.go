@@ -97,7 +97,7 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 	term := &lockedFile{File: out}
 	d := wizardDeps(e, dir, term, getenv)
 	d.Listen, d.Hostname = *listen, *hostname
-	m := tui.New(ctx, d, tui.DefaultStyles(renderer, false))
+	m := tui.New(ctx, d, tui.DefaultStyles(renderer, false).ForTerminal(getenv("TERM")))
 	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(term), tea.WithAltScreen()}
 	if _, err := tea.NewProgram(m, opts...).Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
 		fmt.Fprintf(e.stderr, "smtptls setup: %v\n", err)
