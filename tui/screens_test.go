@@ -188,6 +188,12 @@ func readmeSection(cs []capture) string {
 	b.WriteString("they drift from what the wizard really draws. Keys: Tab moves on from a paste\n")
 	b.WriteString("field (Enter is a newline there, so a paste can never skip a step), Esc goes\n")
 	b.WriteString("back, `?` lists every key, Ctrl+C quits and asks first if you entered anything.\n")
+	b.WriteString("On the review, `l` sets the listen address and `h` the host name; the host\n")
+	b.WriteString("name starts as the installed one, else this machine's name when the certificate\n")
+	b.WriteString("covers it, else the certificate's first name, and the review says which. A\n")
+	b.WriteString("private key is never drawn, in whatever field it is pasted. On the Linux\n")
+	b.WriteString("console (`TERM=linux`) and on VT100/VT220 terminals the symbols fall back to\n")
+	b.WriteString("ASCII (`+` ok, `x` problem, `!` warning, `~` fixed on save).\n")
 	b.WriteString("Nothing is written before you apply.\n")
 	for _, c := range cs {
 		b.WriteString("\n" + c.caption + "\n\n```text\n")
