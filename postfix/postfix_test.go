@@ -242,3 +242,27 @@ func TestRealRunningListenReload(t *testing.T) {
 		t.Errorf("after stop: running %v, %v", up, err)
 	}
 }
+
+// Describe says what the wizard shows before asking which to configure.
+func TestRealDescribe(t *testing.T) {
+	ch := testpki.MustChain(time.Now(), testpki.ECDSAP256, "mail.example.test")
+	file := filepath.Join(t.TempDir(), "chain.pem")
+	b, _ := postfix.ChainPEM(config.Material{CertPEM: ch.Leaf.PEM(), KeyPEM: ch.Leaf.KeyPEM()})
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pf := postfixtest.Start(t, postfixtest.Options{NoStart: true, Main: map[string]string{"smtpd_tls_security_level": "may", "smtpd_tls_chain_files": file}})
+	f, err := postfix.New(pf.ConfigDir).Describe(ctx(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.Summary(time.Now())
+	for _, want := range []string{"Postfix 3.", "smtpd on " + pf.Addr(), "TLS currently: may", "certificate mail.example.test expires", "not running"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary %q lacks %q", got, want)
+		}
+	}
+	if _, err := (&postfix.Instance{ConfigDir: pf.ConfigDir, Postconf: "/nonexistent/postconf"}).Describe(ctx(t), true); err == nil {
+		t.Error("no error without postconf")
+	}
+}

@@ -58,6 +58,12 @@ func (s *shared) request() apply.Request {
 		Hostname:        s.hostname,
 		Listen:          s.listen,
 		ConfirmRequired: s.mode == config.ModeRequired && s.requiredConfirmed,
+		Target:          s.target,
+	}
+	if s.target == config.TargetPostfix && s.deps.Listen == "" {
+		// Postfix says where it listens; a listen setting would only move
+		// where verify looks.
+		req.Listen = ""
 	}
 	if s.mode.NeedsCertificate() && !s.keepMaterial {
 		req.Cert = []byte(s.cert.Value())

@@ -72,6 +72,11 @@ type Deps struct {
 	// SaveACME stores the settings of an ordered certificate once it is
 	// live, so `smtptls renew` repeats the order.
 	SaveACME func(s acme.Settings) error
+	// Postfix describes the Postfix installed here ("Postfix 3.7.11, smtpd
+	// on 0.0.0.0:25, TLS currently: may, ..."); found is false when there
+	// is none. With nothing applied yet, the wizard then asks which server
+	// to configure. nil: never ask.
+	Postfix func(ctx context.Context) (summary string, found bool)
 	// VerifyCommand builds the command an admin can re-run to verify.
 	VerifyCommand func(listen, hostname string, mode config.Mode) string
 }

@@ -81,6 +81,8 @@ type harness struct {
 	steps    []apply.Step
 	mu       sync.Mutex
 	requests []apply.Request
+	// postfix is Deps.Postfix (nil: none asked).
+	postfix  func(context.Context) (string, bool)
 	copied   []string
 	deferred []tea.Msg // timers not yet fired
 	quit     bool
@@ -106,6 +108,7 @@ func (h *harness) deps() Deps {
 		Checker:          validate.NewChecker(nil),
 		Now:              h.clk.Now,
 		Installed:        func(context.Context) (Installed, error) { return h.installed, nil },
+		Postfix:          h.postfix,
 		Apply: func(_ context.Context, req apply.Request, progress func(apply.Step)) apply.Result {
 			if req.DryRun {
 				return h.preview

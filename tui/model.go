@@ -43,6 +43,12 @@ type shared struct {
 	// acme: the fields hold a certificate ordered by ACME with these
 	// settings; they are stored for `smtptls renew` once it is live.
 	acme *acme.Settings
+	// askTarget: Postfix was found on a fresh install, so the first step
+	// asks which server to configure; target is the answer ("" keeps the
+	// installed one) and postfixFound what was found.
+	askTarget    bool
+	target       string
+	postfixFound string
 }
 
 func (s *shared) field(f validate.Field) *PasteField {
@@ -134,6 +140,7 @@ func New(ctx context.Context, d Deps, st Styles) *Model {
 		stepResult:   newResultScreen(c, s, as),
 		stepGenerate: newGenerateScreen(c, s),
 		stepACME:     newACMEScreen(c, s),
+		stepTarget:   newTargetScreen(c, s),
 	}
 	m.resize()
 	return m
@@ -143,17 +150,23 @@ func New(ctx context.Context, d Deps, st Styles) *Model {
 func (m *Model) Init() tea.Cmd {
 	d, ctx := m.s.deps, m.s.ctx
 	return func() tea.Msg {
-		if d.Installed == nil {
-			return installedMsg{}
+		var msg installedMsg
+		if d.Installed != nil {
+			msg.in, msg.err = d.Installed(ctx)
 		}
-		in, err := d.Installed(ctx)
-		return installedMsg{in: in, err: err}
+		if d.Postfix != nil {
+			msg.postfix, msg.postfixFound = d.Postfix(ctx)
+		}
+		return msg
 	}
 }
 
 type installedMsg struct {
 	in  Installed
 	err error
+	// postfix describes the Postfix found here, when postfixFound.
+	postfix      string
+	postfixFound bool
 }
 
 // Applied reports whether an apply went live.
@@ -275,7 +288,12 @@ func (m *Model) start(msg installedMsg) tea.Cmd {
 		}
 	}
 	first := stepMode
-	if len(msg.in.NeedsAttention) > 0 {
+	l := msg.in.Loaded
+	if msg.postfixFound && msg.err == nil && l.Generation == "" && l.Settings.Target == "" {
+		s.askTarget, s.postfixFound, s.target = true, msg.postfix, config.TargetPostfix
+		first = stepTarget
+	}
+	if len(msg.in.NeedsAttention) > 0 && !s.askTarget {
 		first = stepRecovery
 	}
 	m.cur = first
@@ -286,10 +304,14 @@ func (m *Model) start(msg installedMsg) tea.Cmd {
 
 // order is the sequence of steps for the chosen mode.
 func (m *Model) order() []step {
+	ord := []step{stepMode, stepCert, stepKey, stepBundle, stepReview, stepApply}
 	if !m.s.mode.NeedsCertificate() {
-		return []step{stepMode, stepReview, stepApply}
+		ord = []step{stepMode, stepReview, stepApply}
 	}
-	return []step{stepMode, stepCert, stepKey, stepBundle, stepReview, stepApply}
+	if m.s.askTarget {
+		ord = append([]step{stepTarget}, ord...)
+	}
+	return ord
 }
 
 func (m *Model) navigate(n nav) tea.Cmd {

@@ -254,7 +254,11 @@ func (r *reviewScreen) content() string {
 		fmt.Fprintf(&b, "%-13s %s\n", label, strings.ReplaceAll(ansi.Wrap(val, max(r.w-14, 12), " "), "\n", "\n"+strings.Repeat(" ", 14)))
 	}
 	row("Mode", modeLine[r.s.mode])
-	row("Listen on", r.s.listen+st.Muted.Render("  (l to edit)"))
+	if r.s.target == config.TargetPostfix {
+		row("Server", "the Postfix running here: "+r.s.postfixFound)
+	} else {
+		row("Listen on", r.s.listen+st.Muted.Render("  (l to edit)"))
+	}
 	for _, d := range deliveryRows(r.s.installed.Loaded.Settings) {
 		row(d[0], d[1])
 	}

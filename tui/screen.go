@@ -20,6 +20,7 @@ const (
 	stepResult
 	stepGenerate
 	stepACME
+	stepTarget // before the mode, only when Postfix is found on a fresh install
 )
 
 func (s step) title() string {
@@ -46,6 +47,8 @@ func (s step) title() string {
 		return "No certificate yet"
 	case stepACME:
 		return "Certificate by ACME"
+	case stepTarget:
+		return "Mail server"
 	}
 	return ""
 }

@@ -146,6 +146,7 @@ func wizardDeps(e *env, dir string, out io.Writer, getenv func(string) string) t
 		},
 		Order:    wizardOrder(e, dir),
 		SaveACME: wizardSaveACME(e, dir),
+		Postfix:  postfixFound(e),
 	}
 }
 
