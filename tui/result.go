@@ -35,7 +35,11 @@ func newResultScreen(c *Common, s *shared, a *applyScreen) *resultScreen {
 func (r *resultScreen) SetSize(w, h int) {
 	r.w, r.h = w, h
 	r.vp.Width, r.vp.Height = w, max(h-2, 3)
-	r.vp.SetContent(r.content())
+	if r.a.done {
+		// Before an apply there is nothing to lay out (and the first
+		// frame should not wait for it).
+		r.vp.SetContent(r.content())
+	}
 }
 
 func (r *resultScreen) Enter() tea.Cmd {

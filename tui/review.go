@@ -43,6 +43,8 @@ type reviewScreen struct {
 	host    textinput.Model
 	editErr string
 	note    string
+	// entered: shown at least once, so its content is worth laying out.
+	entered bool
 	w, h    int
 }
 
@@ -69,10 +71,13 @@ func (r *reviewScreen) SetSize(w, h int) {
 	r.w, r.h = w, h
 	r.vp.Width, r.vp.Height = w, max(h-2, 3)
 	r.host.Width = max(w-12, 10)
-	r.refresh()
+	if r.entered {
+		r.refresh()
+	}
 }
 
 func (r *reviewScreen) Enter() tea.Cmd {
+	r.entered = true
 	r.note = ""
 	r.vp.GotoTop()
 	return r.check()
