@@ -39,6 +39,8 @@ type burstGuard struct {
 	pasting bool
 	// timer: a burstEndMsg is on its way.
 	timer bool
+	// pasteFrom is the paste field line the typed-out paste began on.
+	pasteFrom int
 }
 
 // burstEndMsg asks whether the burst is over.
@@ -100,6 +102,9 @@ func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 	var cmd tea.Cmd
 	char := k.Type == tea.KeyRunes || k.Type == tea.KeySpace
 	if m.takesText(k) || c.burst.pasting && char {
+		if fs, ok := m.screens[m.cur].(*fieldScreen); ok && !c.burst.pasting {
+			c.burst.pasteFrom = fs.f.row
+		}
 		c.burst.pasting = true
 		if len(c.burst.queue) > 0 {
 			c.burst.queue = c.burst.queue[:0]
@@ -138,8 +143,13 @@ func (m *Model) flushBurst() tea.Cmd {
 		// does not take text.
 		q = q[1:]
 	}
-	c.burst.textAfterQueued, c.burst.pasting = false, false
 	var cmds []tea.Cmd
+	if fs, ok := m.screens[m.cur].(*fieldScreen); ok && c.burst.pasting && fs.f.CollapseDoubledBreaks(c.burst.pasteFrom) {
+		// A CRLF file typed out by the terminal: CR CR, two Enters, for
+		// each line break.
+		cmds = append(cmds, fs.changed(true))
+	}
+	c.burst.textAfterQueued, c.burst.pasting = false, false
 	for _, k := range q {
 		cmds = append(cmds, m.key(k))
 	}

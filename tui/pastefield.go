@@ -225,6 +225,36 @@ func (f *PasteField) deleteForward() bool {
 	return true
 }
 
+// CollapseDoubledBreaks undoes a CRLF file typed out by a terminal, which
+// sends two Enters (CR for the CR, CR for the LF) for each line break: when
+// every line from line index from to the cursor is text followed by an
+// empty line, the empty ones go. It reports whether it changed anything.
+func (f *PasteField) CollapseDoubledBreaks(from int) bool {
+	to := f.row
+	if from < 0 || to-from < 3 {
+		return false
+	}
+	for k := from; k+1 <= to; k += 2 {
+		if strings.TrimSpace(f.lines[k]) == "" || f.lines[k+1] != "" {
+			return false
+		}
+	}
+	kept := make([]string, 0, len(f.lines))
+	kept = append(kept, f.lines[:from]...)
+	for k := from; k <= to; k++ {
+		if (k-from)%2 == 0 || k == to {
+			kept = append(kept, f.lines[k])
+		}
+	}
+	removed := (to - from + 1) - (len(kept) - from)
+	kept = append(kept, f.lines[to+1:]...)
+	f.lines = kept
+	f.row -= removed
+	f.recount()
+	f.scroll()
+	return true
+}
+
 // GotoLine puts the cursor at the start of 1-based line n, to show the
 // line a diagnostic points at.
 func (f *PasteField) GotoLine(n int) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -220,4 +221,25 @@ func TestRequiredModeReviewRepeatsTheWarning(t *testing.T) {
 	h.press("tab")
 	h.wantScreen("Review")
 	h.wantView("! Required refuses mail from every sender that does not use TLS")
+}
+
+// The same CRLF file typed out by a terminal without bracketed paste: two
+// Enters for every line break.
+func TestCRLFFileTypedOutKeepsItsLineNumbers(t *testing.T) {
+	h := newHarness(t).start(80, 30)
+	h.toCert()
+	h.clk.setStep(0)
+	for _, l := range strings.Split(strings.TrimSuffix(pki(t, "leaf.pem")+pki(t, "leaf.key"), "\n"), "\n") {
+		h.clk.advance(200 * time.Microsecond)
+		h.sendNoTimers(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(l)})
+		for range 2 {
+			h.clk.advance(200 * time.Microsecond)
+			h.sendNoTimers(tea.KeyMsg{Type: tea.KeyEnter})
+		}
+	}
+	h.clk.advance(time.Second)
+	h.fire()
+	h.clk.setStep(50 * time.Millisecond)
+	h.wantScreen("Certificate")
+	h.wantView("18 lines", "Line 14: The certificate field holds a private key")
 }
