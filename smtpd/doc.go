@@ -39,6 +39,17 @@
 //     with a past read deadline (go-smtp answers 421) and the rest are cut
 //     at the deadline through our own registry of connections.
 //
+// Operating it under attack and day to day:
+//   - connection pressure (pressure.go): limits per address and per
+//     network, Postfix-style stress mode past 80% of max_connections, EHLO
+//     within 30 s; a slot is freed before the session's last reply leaves.
+//   - TLS policy (tlspolicy.go): minimum version, AEAD-only TLS 1.2 suites,
+//     session tickets with daily key rotation, per handshake.
+//   - disk (diskspace.go): MAIL gets 452 4.3.1 under limits.min_free_bytes;
+//     spool/tmp leftovers over an hour old are removed at start.
+//   - log (logfile.go): a detached listener reopens smtpd.log on SIGUSR1
+//     and reload, for logrotate.
+//
 // Delivery is separate from policy (session.go: modes, limits,
 // accept_domains) and has go-smtp's Backend/Session shape (delivery.go):
 // either package spool, a Maildir where every message is written to tmp,
