@@ -93,3 +93,24 @@ func TestRollbackLockedOut(t *testing.T) {
 		t.Errorf("result %+v", r)
 	}
 }
+
+func TestRollbackToAPrunedGenerationSaysSo(t *testing.T) {
+	f := newFixture(t)
+	first := f.mustApply(f.request(config.ModeAvailable, "a"))
+	for i := 0; i < config.KeepGenerations+2; i++ {
+		f.mustApply(f.request(config.ModeAvailable, string(rune('b'+i))))
+	}
+	r := f.rollback(first.Generation)
+	if r.Applied || !strings.Contains(r.Message, "was pruned") {
+		t.Errorf("rollback --to a pruned generation: %s", r.Message)
+	}
+	// --dry-run looks and switches nothing.
+	cur, _ := config.CurrentGeneration(f.dir)
+	r = RollbackWith(context.Background(), f.deps, RollbackRequest{ConfigDir: f.dir, DryRun: true}, nil)
+	if !r.DryRun || r.FailedStep != "" || !strings.Contains(r.Message, "dry run") {
+		t.Errorf("rollback --dry-run: %+v", r)
+	}
+	if now, _ := config.CurrentGeneration(f.dir); now != cur {
+		t.Errorf("the dry run switched to %s", now)
+	}
+}

@@ -179,7 +179,7 @@ func (s *Server) Start() error {
 	if s.started {
 		return errors.New("server already started")
 	}
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := net.Listen(listenNetwork(s.cfg.Listen), s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w%s", s.cfg.Listen, err, listenHint(err))
 	}
@@ -265,7 +265,7 @@ func (s *Server) Reload(cfg Config) error {
 	}
 	var newLn net.Listener
 	if cfg.Listen != s.cfg.Listen {
-		ln, err := net.Listen("tcp", cfg.Listen)
+		ln, err := net.Listen(listenNetwork(cfg.Listen), cfg.Listen)
 		if err != nil {
 			if samePort(cfg.Listen, s.ln.Addr()) {
 				// Binding first is what keeps peers from ever seeing a

@@ -104,7 +104,16 @@ func (r *resultScreen) content() string {
 	if res.Applied {
 		b.WriteString(st.OK.Render("✓ "+indent(wrap(fmt.Sprintf("Success: applied and verified, mode %s on %s.", r.s.mode, firstNonEmpty(res.Listen, r.s.listen)), r.w-2), "  ")[2:]) + "\n")
 		if res.Generation != "" {
-			b.WriteString(indent(st.Muted.Render(wrap(r.s.cmd(fmt.Sprintf("New generation %s; the previous one is kept for `smtptls rollback`.", res.Generation)), r.w-2)), "  ") + "\n")
+			// Say what is true: a first install has nothing to roll back to,
+			// and an identical apply wrote nothing.
+			note := fmt.Sprintf("New generation %s; the previous one, %s, is kept for `smtptls rollback`.", res.Generation, res.Previous)
+			switch {
+			case res.Unchanged:
+				note = fmt.Sprintf("Already serving this configuration (generation %s); nothing was written.", res.Generation)
+			case res.Previous == "" || res.Previous == res.Generation:
+				note = fmt.Sprintf("Generation %s is the first one; each later apply keeps the one before it for `smtptls rollback`.", res.Generation)
+			}
+			b.WriteString(indent(st.Muted.Render(wrap(r.s.cmd(note), r.w-2)), "  ") + "\n")
 		}
 	} else {
 		b.WriteString(st.Err.Render("✗ Not applied.") + "\n" + indent(wrap(r.s.cmd(res.Message), r.w-2), "  ") + "\n")

@@ -88,7 +88,7 @@ func cmdACME(ctx context.Context, e *env, args []string) int {
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), acmeUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code

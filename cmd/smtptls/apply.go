@@ -61,7 +61,7 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	target, postfixDir := applyTargetFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), applyUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, true); !ok {
 		return code

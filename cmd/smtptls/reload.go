@@ -25,12 +25,12 @@ Flags:
 func cmdReload(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	dirFlag := fs.String("config-dir", "", "config `DIR`ectory of the listener")
+	dirFlag := fs.String("config-dir", "", "config `DIR` of the listener")
 	force := fs.Bool("force", false, "EMERGENCY ONLY: load the installed generation even though it fails the checks (it is reported loudly)")
 	asJSON := fs.Bool("json", false, "print the outcome as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), reloadUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code

@@ -44,7 +44,7 @@ func cmdRenew(ctx context.Context, e *env, args []string) int {
 	asJSON := fs.Bool("json", false, "print one JSON object (the result)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), renewUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code

@@ -35,7 +35,7 @@ func cmdRollback(ctx context.Context, e *env, args []string) int {
 	asJSON := fs.Bool("json", false, "print one JSON object (the result) at the end instead of the steps")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), rollbackUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, true); !ok {
 		return code

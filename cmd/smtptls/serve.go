@@ -25,7 +25,7 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(fs.Output(), "Usage: smtptls serve [--config-dir DIR] [--log-format text|json] [--detach]")
 		fmt.Fprintln(fs.Output(), "\nRuns the bundled SMTP listener in the foreground, logging to stderr. SIGHUP or")
 		fmt.Fprintln(fs.Output(), "`smtptls reload` reloads the configuration; SIGTERM drains and exits.")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code

@@ -43,7 +43,7 @@ func cmdSet(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(fs.Output(), "  %s\n", k)
 		}
 		fmt.Fprintln(fs.Output(), "\nFlags:")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, true); !ok {
 		return code

@@ -45,7 +45,7 @@ func cmdSetup(ctx context.Context, e *env, args []string) int {
 	hostname := fs.String("hostname", "", "the gateway's host `NAME` (its MX name), overriding the installed setting")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), setupUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -13,13 +13,13 @@ import (
 func cmdStop(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	dirFlag := fs.String("config-dir", "", "config `DIR`ectory of the listener")
+	dirFlag := fs.String("config-dir", "", "config `DIR` of the listener")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: smtptls stop [--config-dir DIR]")
 		fmt.Fprintln(fs.Output(), "\nStops the running listener after it drains (also one whose control socket was")
 		fmt.Fprintln(fs.Output(), "deleted: it is found by its pid file). Exit status 0 stopped, 1 it did not stop")
 		fmt.Fprintln(fs.Output(), "in time, 2 none runs.")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code

@@ -623,3 +623,46 @@ func TestTrustDeadListenerIsStartedAgainOnThePreviousGeneration(t *testing.T) {
 		t.Errorf("the listener serves %s, want the previous %s", got, one.fp)
 	}
 }
+
+// --listen 0.0.0.0:PORT binds IPv4 only and [::]:PORT IPv6 only, as the
+// admin wrote it (Go's "tcp" made 0.0.0.0 dual-stack).
+func TestTrustListenFamilyIsAsWritten(t *testing.T) {
+	a := newApplyEnv(t)
+	dials := func(network, addr string) bool {
+		c, err := net.DialTimeout(network, addr, 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	port := strconv.Itoa(a.port)
+	if o, e, code := a.run("apply", "--config-dir", a.dir, "--mode", "disabled", "--hostname", "mail.example.test", "--listen", "0.0.0.0:"+port); code != exitOK {
+		t.Fatalf("apply on 0.0.0.0: exit %d\n%s%s", code, o, e)
+	}
+	if !dials("tcp4", "127.0.0.1:"+port) || dials("tcp6", "[::1]:"+port) {
+		t.Errorf("0.0.0.0:%s: IPv4 %v, IPv6 %v; want IPv4 only", port, dials("tcp4", "127.0.0.1:"+port), dials("tcp6", "[::1]:"+port))
+	}
+	port6 := strconv.Itoa(applyFreePort(t))
+	if o, e, code := a.run("set", "--config-dir", a.dir, "listen=[::]:"+port6); code != exitOK {
+		t.Fatalf("set listen=[::]: exit %d\n%s%s", code, o, e)
+	}
+	if dials("tcp4", "127.0.0.1:"+port6) || !dials("tcp6", "[::1]:"+port6) {
+		t.Errorf("[::]:%s: IPv4 %v, IPv6 %v; want IPv6 only", port6, dials("tcp4", "127.0.0.1:"+port6), dials("tcp6", "[::1]:"+port6))
+	}
+}
+
+// Usage texts spell flags --flag in the list too, like the usage line.
+func TestTrustHelpSpellsFlagsWithTwoDashes(t *testing.T) {
+	for name := range commands() {
+		var out, errOut strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, host: config.ThisHost(), now: time.Now}
+		if code := run(context.Background(), e, []string{name, "--help"}); code != exitOK {
+			t.Errorf("%s --help: exit %d", name, code)
+		}
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, "  -") && !strings.HasPrefix(line, "  --") {
+				t.Errorf("%s --help lists %q with one dash", name, strings.TrimSpace(line))
+			}
+		}
+	}
+}

@@ -53,7 +53,7 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the report")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), validateUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if code, ok := parseFlags(e, fs, args, true); !ok {
 		return code

@@ -44,7 +44,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) int {
 	fs.IntVar(&o.Port, "port", probe.DefaultPort, "port for MX hosts and for a TARGET without one")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), verifyUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	targets, err := verifyParseArgs(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
