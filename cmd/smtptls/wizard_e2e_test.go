@@ -460,3 +460,19 @@ func TestWizardE2ECopyIsClaimedOnlyWhenItArrives(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestWizardE2ELinuxConsoleGetsASCIISymbols: the Linux console's fonts
+// lack ✓ and ✗; on TERM=linux the wizard draws their ASCII fallbacks.
+func TestWizardE2ELinuxConsoleGetsASCIISymbols(t *testing.T) {
+	wizNeed(t, "tmux", "openssl")
+	bin, pk, dir := wizBuild(t), makeWizPKI(t), filepath.Join(t.TempDir(), "cfg")
+	w := startWizard(t, bin, dir, "TERM=linux")
+	w.waitFor(20*time.Second, "How should this gateway handle STARTTLS?")
+	w.keys("Enter")
+	w.waitFor(15*time.Second, "Certificate · step 2 of 6")
+	w.paste(pk.leaf, true)
+	s := w.waitFor(15*time.Second, "+ mail.example.test, issued by Wizard Test Intermediate")
+	if strings.ContainsAny(s, "✓✗↻…→↓↑") {
+		t.Fatalf("symbols the console cannot show are on screen:\n%s", s)
+	}
+}
