@@ -58,7 +58,12 @@ type Lock struct {
 // who is applying rather than left hanging. command is recorded for them.
 func (s *Store) Lock(command string) (*Lock, error) {
 	path := filepath.Join(s.dir, LockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// O_NOFOLLOW: a link planted as apply.lock must not make root
+	// truncate the file it points to.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, &LinkError{Path: path}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}

@@ -50,3 +50,17 @@ func TestLockHolderWithoutNote(t *testing.T) {
 		t.Errorf("empty holder reads %q", got)
 	}
 }
+
+func TestLockRefusesALinkAtItsName(t *testing.T) {
+	s, dir := openTestStore(t)
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious"), 0o600)
+	os.Remove(filepath.Join(dir, LockFile))
+	os.Symlink(victim, filepath.Join(dir, LockFile))
+	if _, err := s.Lock("test"); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("lock through a link: %v", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+}

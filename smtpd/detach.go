@@ -41,7 +41,9 @@ func StartDetachedArgs(ctx context.Context, exe, configDir string, serveArgs ...
 		return 0, fmt.Errorf("start listener: %w", err)
 	}
 	logPath := filepath.Join(configDir, config.LogFile)
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	// O_NOFOLLOW here and for the pid file: a link planted in the config
+	// directory must not make root write to the file it points to.
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("start listener: open log: %w", err)
 	}
@@ -64,7 +66,7 @@ func StartDetachedArgs(ctx context.Context, exe, configDir string, serveArgs ...
 	}
 	pid := cmd.Process.Pid
 	pidPath := filepath.Join(configDir, config.PidFile)
-	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+	if err := writePidFile(pidPath, pid); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return 0, fmt.Errorf("start listener: write pid file: %w", err)
@@ -189,3 +191,16 @@ func (e *StillRunningError) Error() string {
 }
 
 func (e *StillRunningError) Unwrap() error { return e.Err }
+
+// writePidFile replaces the pid file without following a link at its name.
+func writePidFile(path string, pid int) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(strconv.Itoa(pid) + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
