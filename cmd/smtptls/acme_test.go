@@ -211,6 +211,11 @@ func TestRenewKeepsKeyAndServes(t *testing.T) {
 	if cur := a.installed(); cur.Generation != first.Generation {
 		t.Errorf("a renew with nothing due wrote generation %s", cur.Generation)
 	}
+	out, errOut, code = a.run("renew", "--config-dir", a.dir, "--json")
+	var nd acmeResult
+	if err := json.Unmarshal([]byte(out), &nd); err != nil || code != exitOK || nd.Due == nil || *nd.Due || nd.Renewed || !strings.Contains(nd.Reason, "not due") {
+		t.Errorf("renew --json when nothing is due: exit %d, %v, %+v\n%s%s", code, err, nd, out, errOut)
+	}
 
 	out, errOut, code = a.run("renew", "--config-dir", a.dir, "--force")
 	if code != exitOK {
@@ -276,6 +281,13 @@ func TestRenewFailedChallengeKeepsOldCertificate(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
+	}
+	out, _, _ = a.run("status", "--config-dir", a.dir, "--json")
+	var sj struct {
+		ACME *acmeStatus `json:"acme"`
+	}
+	if err := json.Unmarshal([]byte(out), &sj); err != nil || sj.ACME == nil || sj.ACME.LastOK || !strings.Contains(sj.ACME.LastError, "could not reach") || sj.ACME.NextTry.IsZero() {
+		t.Errorf("status --json does not carry the failed renewal: %v %+v\n%s", err, sj.ACME, out)
 	}
 }
 
