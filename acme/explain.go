@@ -66,6 +66,13 @@ func explainOrder(s Settings, err error) *Error {
 				hint = "; ports below 1024 need root or CAP_NET_BIND_SERVICE: run as root, or use --challenge dns-01"
 			}
 			return &Error{Step: step, Message: fmt.Sprintf("the %s responder could not listen on %s: %v%s", s.Challenge, addr, unwrapAll(err), hint), Err: err}
+		}
+		var he *hookError
+		switch {
+		case errors.As(err, &he):
+			return &Error{Step: StepChallenge, Message: he.msg + "; fix the hook so that it publishes (present) and removes (cleanup) the TXT record, then try again", Err: err}
+		case strings.Contains(msg, "time limit exceeded"):
+			return &Error{Step: StepChallenge, Message: fmt.Sprintf("the TXT record for dns-01 did not become visible in time (%v); check that --dns-hook %s publishes it where the zone's DNS servers answer it", unwrapAll(err), s.DNSHook), Err: err}
 		case strings.Contains(msg, "DNS hook"), strings.Contains(msg, "propagation"), strings.Contains(msg, "dns01:"):
 			return &Error{Step: StepChallenge, Message: fmt.Sprintf("dns-01 failed before the CA looked: %v; check that --dns-hook %s publishes the TXT record where the zone's DNS servers answer it", err, s.DNSHook), Err: err}
 		}
@@ -115,13 +122,22 @@ func host(u string) string {
 	return u
 }
 
-// unwrapAll is the innermost error: lego's wrapping repeats itself.
+// unwrapAll is the innermost error: lego's wrapping repeats itself (and
+// joins one error per domain; the first one stands for them).
 func unwrapAll(err error) error {
 	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			if n := u.Unwrap(); n != nil {
+				err = n
+				continue
+			}
+		case interface{ Unwrap() []error }:
+			if errs := u.Unwrap(); len(errs) > 0 && errs[0] != nil {
+				err = errs[0]
+				continue
+			}
 		}
-		err = u
+		return err
 	}
 }

@@ -58,9 +58,14 @@ func (h *dnsHook) run(ctx context.Context, action, fqdn, value string) error {
 			msg = ": " + msg
 		}
 		if ctx.Err() == context.DeadlineExceeded {
-			return fmt.Errorf("the DNS hook %s %s %s did not finish within %s%s", h.program, action, fqdn, hookTimeout, msg)
+			return &hookError{fmt.Sprintf("the DNS hook %s %s %s did not finish within %s%s", h.program, action, fqdn, hookTimeout, msg)}
 		}
-		return fmt.Errorf("the DNS hook %s %s %s failed (%v)%s", h.program, action, fqdn, err, msg)
+		return &hookError{fmt.Sprintf("the DNS hook %s %s %s failed (%v)%s", h.program, action, fqdn, err, msg)}
 	}
 	return nil
 }
+
+// hookError is a failed run of the hook, already in words.
+type hookError struct{ msg string }
+
+func (e *hookError) Error() string { return e.msg }

@@ -175,3 +175,45 @@ func TestKeyPEMIsPKCS8(t *testing.T) {
 		t.Fatalf("ParseKey: %v", err)
 	}
 }
+
+func TestObtainDNS01HookFailureIsExplained(t *testing.T) {
+	t.Setenv("LEGO_DISABLE_CNAME_SUPPORT", "true")
+	p := pebbletest.Start(t, pebbletest.Options{})
+	hook := filepath.Join(t.TempDir(), "hook")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho 'API token rejected by the DNS provider' >&2\nexit 3\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := order(t, p, t.TempDir(), Settings{Challenge: DNS01, DNSHook: hook})
+	var e *Error
+	if !errors.As(err, &e) || e.Step != StepChallenge {
+		t.Fatalf("error %v, want a challenge *acme.Error", err)
+	}
+	t.Log(e.Message)
+	for _, want := range []string{"the DNS hook " + hook + " present _acme-challenge.mail.example.test.", "API token rejected", "fix the hook"} {
+		if !strings.Contains(e.Message, want) {
+			t.Errorf("message lacks %q: %s", want, e.Message)
+		}
+	}
+}
+
+func TestObtainDNS01PropagationWaitIsBounded(t *testing.T) {
+	t.Setenv("LEGO_DISABLE_CNAME_SUPPORT", "true")
+	p := pebbletest.Start(t, pebbletest.Options{})
+	// A hook that says yes but publishes nothing.
+	hook := filepath.Join(t.TempDir(), "hook")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := Request{ConfigDir: t.TempDir(), DNSResolver: p.DNSAddr, PropagationTimeout: 2 * time.Second,
+		Settings: Settings{Server: p.DirURL, ServerCA: p.ListenerCAFile, Email: "a@example.test", Domains: []string{testName}, Challenge: DNS01, DNSHook: hook}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := Obtain(ctx, r)
+	var e *Error
+	if e, ok := err.(*Error); ok {
+		t.Log(e.Message)
+	}
+	if !errors.As(err, &e) || e.Step != StepChallenge || !strings.Contains(e.Message, "did not become visible in time") {
+		t.Fatalf("error %v, want the propagation wait to end with a message about the hook", err)
+	}
+}
