@@ -29,6 +29,15 @@ var acmeBin struct {
 	err  error
 }
 
+// TestMain removes the shared binary once every test of the package ran.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if acmeBin.path != "" && acmeBin.err == nil {
+		os.RemoveAll(filepath.Dir(acmeBin.path))
+	}
+	os.Exit(code)
+}
+
 func sharedBinary(t testing.TB) string {
 	t.Helper()
 	acmeBin.once.Do(func() {
