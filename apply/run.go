@@ -369,6 +369,11 @@ func (t *txn) alreadyServing(old, next config.Loaded) (Result, bool) {
 	if err != nil || ls.Generation != old.Generation || ls.Fingerprint != want || ls.Mode != string(old.Settings.Mode) {
 		return Result{}, false
 	}
+	// A generation never verified (an apply killed after the switch) is
+	// verified now, through the full path, rather than vouched for.
+	if m, err := config.ReadManifest(t.dir, old.Generation); err == nil && m.Status != config.StatusVerified {
+		return Result{}, false
+	}
 	if err := t.begin(StepValidate); err != nil {
 		return t.crashed(err), true
 	}

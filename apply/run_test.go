@@ -395,6 +395,17 @@ func TestSameApplyTwiceWritesNothing(t *testing.T) {
 	if gens, _ := config.ListGenerations(f.dir); len(gens) != 1 {
 		t.Errorf("%d generations, want 1", len(gens))
 	}
+	// A live generation never verified (an apply killed after the switch)
+	// is verified by the next identical apply, and marked so.
+	st, _ := config.OpenStore(f.dir, f.deps.Host)
+	st.Mark(first.Generation, config.StatusPending, "")
+	r = f.mustApply(f.request(config.ModeAvailable, "a"))
+	if r.Unchanged || r.Verify == nil {
+		t.Errorf("identical apply over a pending generation did not verify: %+v", r)
+	}
+	if gens, _ := config.ListGenerations(f.dir); len(gens) != 1 || gens[0].Status != config.StatusVerified {
+		t.Errorf("generations after verifying the pending one: %+v", gens)
+	}
 }
 
 func TestResultJSONCarriesNoKey(t *testing.T) {
