@@ -524,3 +524,38 @@ func TestWizardE2EACMEOrderServesAndRenews(t *testing.T) {
 		t.Error("renew after the wizard did not install a new certificate with the same key")
 	}
 }
+
+// A CA that requires external account binding: refused without, with a
+// message naming the flags; registered with --eab-kid and --eab-hmac-file,
+// and the HMAC key is stored nowhere.
+func TestACMEExternalAccountBinding(t *testing.T) {
+	t.Parallel()
+	const hmac = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+	p := pebbletest.Start(t, pebbletest.Options{EAB: map[string]string{"kid-1": hmac}})
+	a := &acmeEnv{applyEnv: &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: applyFreePort(t)}, p: p}
+	t.Cleanup(func() { exec.Command(a.bin, "stop", "--config-dir", a.dir).Run() })
+
+	out, errOut, code := a.run(a.acmeArgs("http-01")...)
+	if code != exitFail || !strings.Contains(out, "requires external account binding: pass --eab-kid ID --eab-hmac-file FILE") {
+		t.Fatalf("without EAB: exit %d, want 1 and a message naming the flags\n%s%s", code, out, errOut)
+	}
+	hmacFile := filepath.Join(t.TempDir(), "eab-hmac")
+	if err := os.WriteFile(hmacFile, []byte(hmac+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = a.run(a.acmeArgs("http-01", "--eab-kid", "kid-1", "--eab-hmac-file", hmacFile)...)
+	if code != exitOK {
+		t.Fatalf("with EAB: exit %d\n%s%s", code, out, errOut)
+	}
+	if got, want := a.served(), leafFP(t, a.installed().CertPEM); got != want {
+		t.Errorf("openssl sees %s, want the ordered %s", got, want)
+	}
+	filepath.WalkDir(acme.Dir(a.dir), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(path); strings.Contains(string(b), hmac) {
+				t.Errorf("%s holds the EAB HMAC key", path)
+			}
+		}
+		return nil
+	})
+}
