@@ -115,10 +115,7 @@ func Obtain(ctx context.Context, r Request) (Result, error) {
 		return Result{}, &Error{Step: StepAccount, Message: err.Error(), Err: err}
 	}
 	u := &user{email: s.Email, key: akey}
-	cfg := lego.NewConfig(u)
-	cfg.CADirURL = s.Server
-	cfg.HTTPClient = hc
-	cfg.UserAgent = "smtptls"
+	cfg := legoConfig(s.Server, u, hc)
 	client, err := lego.NewClient(cfg)
 	if err != nil {
 		return Result{}, &Error{Step: StepAccount, Message: explainServer(s, err), Err: err}
@@ -172,6 +169,21 @@ func Obtain(ctx context.Context, r Request) (Result, error) {
 		Leaf:       leaf,
 		NewAccount: registered,
 	}, nil
+}
+
+// legoConfig is lego's client configuration, built here rather than by
+// lego.NewConfig, which reads LEGO_CA_CERTIFICATES and panics on a bad one.
+func legoConfig(server string, u *user, hc *http.Client) *lego.Config {
+	return &lego.Config{
+		CADirURL:   server,
+		User:       u,
+		UserAgent:  "smtptls",
+		HTTPClient: hc,
+		Certificate: lego.CertificateConfig{
+			Timeout:             30 * time.Second,
+			OverallRequestLimit: certificate.DefaultOverallRequestLimit,
+		},
+	}
 }
 
 // setSolver installs the one responder the settings ask for.

@@ -95,8 +95,7 @@ func RenewalWindow(ctx context.Context, r Request, leaf *x509.Certificate) (star
 	if err != nil {
 		return
 	}
-	cfg := lego.NewConfig(&user{email: s.Email, key: akey})
-	cfg.CADirURL, cfg.HTTPClient, cfg.UserAgent = s.Server, hc, "smtptls"
+	cfg := legoConfig(s.Server, &user{email: s.Email, key: akey}, hc)
 	client, err := lego.NewClient(cfg)
 	if err != nil {
 		return

@@ -111,3 +111,34 @@ func TestDueWithoutRenewalInfoAsksWeekly(t *testing.T) {
 		t.Errorf("next try %v, want %v", st.NextTry, want)
 	}
 }
+
+func TestSettingsCheckSaysWhatToPass(t *testing.T) {
+	base := Settings{Email: "a@example.test", Domains: []string{testName}}.WithDefaults()
+	for _, tc := range []struct {
+		edit func(*Settings)
+		want string
+	}{
+		{func(s *Settings) { s.Domains = nil }, "no --domain given"},
+		{func(s *Settings) { s.Domains = []string{"http://mail.example.test"} }, "is not a host name"},
+		{func(s *Settings) { s.Domains = []string{"*.example.test"} }, "only be validated with --challenge dns-01"},
+		{func(s *Settings) { s.Email = "postmaster" }, "--email"},
+		{func(s *Settings) { s.Challenge = "smtp-25" }, "ACME cannot validate over port 25"},
+		{func(s *Settings) { s.Challenge = DNS01 }, "--dns-hook PROGRAM"},
+		{func(s *Settings) { s.KeyType = "ed25519" }, "use ec256 or rsa2048"},
+		{func(s *Settings) { s.Server = "http://ca.example" }, "starts with https://"},
+	} {
+		s := base
+		tc.edit(&s)
+		if err := s.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", s, err, tc.want)
+		}
+	}
+	if err := base.Check(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	w := base
+	w.Challenge, w.DNSHook, w.Domains = DNS01, "/bin/true", []string{"*.example.test"}
+	if err := w.Check(); err != nil {
+		t.Errorf("wildcard with dns-01: %v", err)
+	}
+}

@@ -79,11 +79,11 @@ func (s Settings) Check() error {
 		return errors.New("no --domain given: name the host name(s) the certificate is for, like --domain mail.example.org")
 	}
 	for _, d := range s.Domains {
-		if d == "" || strings.ContainsAny(d, " /:@") || strings.HasPrefix(d, "*") && s.Challenge != DNS01 {
-			if strings.HasPrefix(d, "*") {
-				return fmt.Errorf("--domain %q: a wildcard name can only be validated with --challenge dns-01", d)
-			}
+		switch {
+		case d == "" || strings.ContainsAny(d, " /:@") || !strings.Contains(d, "."):
 			return fmt.Errorf("--domain %q is not a host name: write it like mail.example.org", d)
+		case strings.HasPrefix(d, "*.") && s.Challenge != DNS01:
+			return fmt.Errorf("--domain %q: a wildcard name can only be validated with --challenge dns-01", d)
 		}
 	}
 	if s.Email == "" || !strings.Contains(s.Email, "@") {
