@@ -16,36 +16,54 @@ import (
 	"github.com/smtptls/smtptls/postfix/postfixtest"
 )
 
-// BenchmarkPostfixApply applies a certificate change to a running private
-// Postfix end to end (validate, write, switch, postconf, postfix check,
-// postfix reload, verify), alternating two chains, and reports each step.
-// The target is under 500 ms per apply.
+// BenchmarkPostfixApply applies to a running private Postfix end to end
+// (validate, write, switch, postconf, postfix check, postfix reload,
+// verify) and reports each step. cert-change alternates two chains (main.cf
+// is not rewritten: a switch and a reload); mode-change alternates
+// available and required with one chain (one postconf -e as well). The
+// issue's target is under 500 ms per apply. Measured: a certificate change
+// meets it; a mode change does not, because every Postfix program that
+// reads a main.cf modified within the last second waits in 300 ms steps
+// until it is older ("pausing to let main.cf cool down", strace shows the
+// pselect), so postfix check right after postconf -e takes about 2 s.
 func BenchmarkPostfixApply(b *testing.B) {
-	e := newPFEnv(b, postfixtest.Options{})
-	e.mustApply(e.request(config.ModeAvailable, "a"))
-	e.chain("b")
-	steps := map[StepName]time.Duration{}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		name := []string{"b", "a"}[i%2]
-		last := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		res := Run(ctx, e.d, e.request(config.ModeAvailable, name), func(s Step) {
-			if s.Status == StepRunning {
-				return
+	for _, bc := range []struct {
+		name string
+		next func(i int) (config.Mode, string)
+	}{
+		{"cert-change", func(i int) (config.Mode, string) { return config.ModeAvailable, []string{"b", "a"}[i%2] }},
+		{"mode-change", func(i int) (config.Mode, string) {
+			return []config.Mode{config.ModeRequired, config.ModeAvailable}[i%2], ""
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newPFEnv(b, postfixtest.Options{})
+			e.mustApply(e.request(config.ModeAvailable, "a"))
+			e.chain("b")
+			steps := map[StepName]time.Duration{}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				mode, name := bc.next(i)
+				last := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				res := Run(ctx, e.d, e.request(mode, name), func(s Step) {
+					if s.Status == StepRunning {
+						return
+					}
+					now := time.Now()
+					steps[s.Name] += now.Sub(last)
+					last = now
+				})
+				cancel()
+				if !res.Applied {
+					b.Fatalf("apply %d: %s", i, res.Message)
+				}
 			}
-			now := time.Now()
-			steps[s.Name] += now.Sub(last)
-			last = now
+			b.StopTimer()
+			for _, s := range []StepName{StepValidate, StepWrite, StepSwitch, StepReload, StepVerify} {
+				b.ReportMetric(float64(steps[s].Microseconds())/1000/float64(b.N), string(s)+"-ms/op")
+			}
 		})
-		cancel()
-		if !res.Applied {
-			b.Fatalf("apply %d: %s", i, res.Message)
-		}
-	}
-	b.StopTimer()
-	for _, s := range []StepName{StepValidate, StepWrite, StepSwitch, StepReload, StepVerify} {
-		b.ReportMetric(float64(steps[s].Microseconds())/1000/float64(b.N), string(s)+"-ms/op")
 	}
 }
 
