@@ -66,6 +66,14 @@ func TestStatusReportsSpoolTLSPolicyAndLowDisk(t *testing.T) {
 		t.Fatalf("status --json operations: %+v", js)
 	}
 
+	// The TLS policy is a setting like any other, and status shows it.
+	if o, e, code := a.run("set", "--config-dir", a.dir, "tls.min_version=1.3", "tls.session_tickets=false"); code != exitOK {
+		t.Fatalf("set tls.min_version=1.3: exit %d\n%s%s", code, o, e)
+	}
+	if out, _, _ := a.run("status", "--config-dir", a.dir); !strings.Contains(out, "tls policy    TLS 1.3 and up, session tickets off") {
+		t.Fatalf("status after set tls.min_version=1.3:\n%s", out)
+	}
+
 	// The disk "fills": a limit no disk meets.
 	if o, e, code := a.run("set", "--config-dir", a.dir, "limits.min_free_bytes=4611686018427387904"); code != exitOK {
 		t.Fatalf("set: exit %d\n%s%s", code, o, e)
