@@ -82,6 +82,7 @@ type conn struct {
 	helloDone atomic.Bool  // a session exists (EHLO or HELO answered)
 	lastCmd   atomic.Int64 // unix ns when go-smtp last asked for a command
 	evicted   atomic.Bool  // closed to make room: every deadline is now
+	inData    atomic.Bool  // a DATA or BDAT body is being received
 
 	closeOnce sync.Once
 	release   func()
@@ -287,13 +288,15 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 			c.info.setTLS(st)
 		}
 	}
-	if !c.busy.Load() {
-		now := time.Now()
+	now := time.Now()
+	if !c.inData.Load() {
 		// go-smtp asks for a deadline before reading each command: the
-		// previous one is complete.
+		// previous one is complete. (A DATA body sets its own deadline,
+		// which stress must not shorten.) A session parked in the middle
+		// of a transaction is as idle as any other.
 		c.lastCmd.Store(now.UnixNano())
 		switch {
-		case c.srv.stopping.Load() || c.evicted.Load():
+		case c.evicted.Load():
 			t = now
 		case c.srv.stressed.Load():
 			if short := now.Add(c.srv.limits().StressIdleTimeout.Duration); t.IsZero() || short.Before(t) {
@@ -304,7 +307,16 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 			t = c.helloBy
 		}
 	}
+	if c.srv.stopping.Load() && !c.busy.Load() {
+		t = now
+	}
 	return c.Conn.SetReadDeadline(t)
+}
+
+// midway: a DATA body or a TLS handshake in progress, which stress never
+// cuts (each has its own timeout).
+func (c *conn) midway() bool {
+	return c.inData.Load() || c.hsPending.Load()
 }
 
 // idleSince is when the session last completed a command (or connected).

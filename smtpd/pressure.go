@@ -131,11 +131,12 @@ func (s *Server) noteStressLocked(l config.Limits, now time.Time) {
 }
 
 // evictIdlestLocked closes the session longest without a complete
-// command, if that is at least minIdle and it is not in a transaction.
+// command, if that is at least minIdle and it is not receiving a body or
+// handshaking.
 func (s *Server) evictIdlestLocked(now time.Time, minIdle time.Duration, why string) bool {
 	var victim *conn
 	for c := range s.conns {
-		if c.busy.Load() || c.evicted.Load() || now.Sub(c.idleSince()) < minIdle {
+		if c.midway() || c.evicted.Load() || now.Sub(c.idleSince()) < minIdle {
 			continue
 		}
 		if victim == nil || c.lastCmd.Load() < victim.lastCmd.Load() {
@@ -173,7 +174,7 @@ func (s *Server) reapIdle(now time.Time) {
 	}
 	var idle []*conn
 	for c := range s.conns {
-		if !c.busy.Load() && !c.evicted.Load() && now.Sub(c.idleSince()) >= l.StressIdleTimeout.Duration {
+		if !c.midway() && !c.evicted.Load() && now.Sub(c.idleSince()) >= l.StressIdleTimeout.Duration {
 			idle = append(idle, c)
 		}
 	}

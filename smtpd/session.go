@@ -127,6 +127,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 
 func (s *session) Data(r io.Reader) error {
 	defer s.setBusy(false)
+	if s.wc != nil {
+		s.wc.inData.Store(true)
+		defer s.wc.inData.Store(false)
+	}
 	// BDAT hands over a pipe, from a goroutine of its own, and lifts
 	// go-smtp's line limit itself; DATA needs the wire to do it.
 	var dotCR func() bool
