@@ -483,3 +483,20 @@ func TestPostfixTargetChangeRefused(t *testing.T) {
 		t.Errorf("something was written")
 	}
 }
+
+// A master.cf -o override of a parameter smtptls writes would make the
+// change invisible to peers: refused before anything is written.
+func TestPostfixMasterOverrideRefused(t *testing.T) {
+	e := newPFEnv(t, postfixtest.Options{SMTPDArgs: "-o smtpd_tls_security_level=none"})
+	mainBefore := e.pf.MainCF()
+	res := e.apply(e.request(config.ModeAvailable, "a"))
+	if res.Applied || !res.EnvironmentError || !strings.Contains(res.Message, "smtpd_tls_security_level=none") || !strings.Contains(res.Message, "master.cf") {
+		t.Fatalf("override not refused: %+v", res)
+	}
+	if !bytes.Equal(mainBefore, e.pf.MainCF()) {
+		t.Errorf("main.cf changed")
+	}
+	if gens, _ := config.ListGenerations(e.dir); len(gens) != 0 {
+		t.Errorf("generations written: %v", gens)
+	}
+}

@@ -146,6 +146,12 @@ func (p *postfixTarget) Prepare(ctx context.Context, cur, next config.Loaded) (P
 	if lookErr != nil {
 		return Plan{}, lookErr
 	}
+	if o := p.listen.Overrides; len(o) > 0 {
+		// main.cf would change and nothing that peers see would: refuse
+		// now rather than fail the verify after a reload.
+		return Plan{}, &targetError{fmt.Sprintf("master.cf's %s service sets %s with -o, which wins over main.cf, where smtptls writes: remove that -o from master.cf (postconf -c %s -P to see it), reload Postfix, and apply again",
+			p.listen.Service, strings.Join(o, " and "), p.pf.ConfigDir)}
+	}
 	p.want = p.wanted(next)
 	prev := map[string]postfix.Param{}
 	for k := range p.want {

@@ -17,6 +17,9 @@ type Service struct {
 // Listen is where Postfix takes mail from the network.
 type Listen struct {
 	Service string // the master.cf service name
+	// Overrides are the TLS parameters master.cf sets for this service
+	// with -o name=value: they win over main.cf.
+	Overrides []string
 	// Addrs are the addresses it binds, one per inet_interfaces entry
 	// ("0.0.0.0" for all); Port is numeric.
 	Addrs []string
@@ -116,7 +119,7 @@ func pickListen(svcs []Service, interfaces, protocols string) (Listen, error) {
 		if err != nil {
 			continue // a port name this machine does not know
 		}
-		l := Listen{Service: s.Name, Port: fmt.Sprint(n)}
+		l := Listen{Service: s.Name, Port: fmt.Sprint(n), Overrides: tlsOverrides(cmd[1:])}
 		if host != "" {
 			l.Addrs = []string{host}
 		} else {
@@ -133,6 +136,31 @@ func pickListen(svcs []Service, interfaces, protocols string) (Listen, error) {
 		}
 	}
 	return found[0], nil
+}
+
+// tlsOverrides lists the -o name=value arguments of a master.cf command
+// that set a parameter smtptls writes (or an older one that decides TLS).
+func tlsOverrides(args []string) []string {
+	decides := map[string]bool{"smtpd_use_tls": true, "smtpd_enforce_tls": true}
+	for _, p := range TouchedParams {
+		decides[p] = true
+	}
+	var out []string
+	for i, a := range args {
+		v := ""
+		switch {
+		case a == "-o" && i+1 < len(args):
+			v = args[i+1]
+		case strings.HasPrefix(a, "-o") && len(a) > 2:
+			v = a[2:]
+		default:
+			continue
+		}
+		if name, _, ok := strings.Cut(v, "="); ok && decides[strings.TrimSpace(name)] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // interfaceAddrs turns inet_interfaces into addresses to bind.

@@ -101,6 +101,10 @@ pickup    unix  n       -       y       60      1       pickup
 			t.Errorf("%q with %q: %s dial %s public %v; want %s dial %s public %v", c.master, c.ifaces, l, l.Dial(), l.Public(), c.want, c.dial, c.public)
 		}
 	}
+	l, err := postfix.PickListenForTest("smtp inet n - y - - smtpd -o smtpd_tls_security_level=none -o smtpd_helo_required=yes\n", "all", "ipv4")
+	if err != nil || strings.Join(l.Overrides, ",") != "smtpd_tls_security_level=none" {
+		t.Errorf("overrides: %v %v", l.Overrides, err)
+	}
 	if _, err := postfix.PickListenForTest("pickup unix n - y 60 1 pickup\n", "all", "ipv4"); err == nil || !strings.Contains(err.Error(), "--listen") {
 		t.Errorf("no smtpd service: %v", err)
 	}

@@ -40,6 +40,8 @@ type Options struct {
 	Main map[string]string
 	// NoStart leaves the instance configured but stopped.
 	NoStart bool
+	// SMTPDArgs are added to the smtpd command in master.cf (-o name=value).
+	SMTPDArgs string
 }
 
 // Skip ends the test when no private Postfix can run here, with the reason.
@@ -140,7 +142,7 @@ func Start(t testing.TB, o Options) *Instance {
 	for _, k := range sortedKeys(main) {
 		fmt.Fprintf(&mc, "%s = %s\n", k, main[k])
 	}
-	master := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", i.Port) + services
+	master := strings.TrimSpace(fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd %s", i.Port, o.SMTPDArgs)) + "\n" + services
 	if err := os.WriteFile(filepath.Join(i.ConfigDir, "main.cf"), mc.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
