@@ -500,3 +500,31 @@ func TestPostfixMasterOverrideRefused(t *testing.T) {
 		t.Errorf("generations written: %v", gens)
 	}
 }
+
+// Rolling back to a generation without a certificate (disabled from the
+// start) must not leave main.cf naming the store's chain file, which that
+// generation does not have.
+func TestPostfixRollbackToNoCertificate(t *testing.T) {
+	e := newPFEnv(t, postfixtest.Options{})
+	first := e.mustApply(e.request(config.ModeDisabled, ""))
+	e.mustApply(e.request(config.ModeAvailable, "a"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res := Rollback(ctx, e.d, e.dir, first.Generation, nil)
+	if !res.Applied {
+		t.Fatalf("rollback: %s", res.Message)
+	}
+	for k, v := range e.postconfN() {
+		if strings.HasPrefix(k, "smtpd_tls_") && (strings.HasSuffix(k, "_files") || strings.HasSuffix(k, "_file")) {
+			if v == "" {
+				continue
+			}
+			if _, err := os.Stat(v); err != nil {
+				t.Errorf("main.cf %s names %s, which does not exist: %v", k, v, err)
+			}
+		}
+	}
+	if e.postconfN()["smtpd_tls_security_level"] != "none" {
+		t.Errorf("level after rollback: %q", e.postconfN()["smtpd_tls_security_level"])
+	}
+}

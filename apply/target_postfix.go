@@ -153,6 +153,13 @@ func (p *postfixTarget) Prepare(ctx context.Context, cur, next config.Loaded) (P
 			p.listen.Service, strings.Join(o, " and "), p.pf.ConfigDir)}
 	}
 	p.want = p.wanted(next)
+	for _, k := range []string{postfix.ParamChainFiles, postfix.ParamCertFile, postfix.ParamKeyFile} {
+		// A generation without a certificate (disabled from the start)
+		// has no chain file: main.cf must not go on naming the store's.
+		if _, set := p.want[k]; !set && strings.HasPrefix(have[k].Value, p.dir+string(filepath.Separator)) {
+			p.want[k] = ""
+		}
+	}
 	prev := map[string]postfix.Param{}
 	for k := range p.want {
 		prev[k] = have[k]
