@@ -60,7 +60,7 @@ func (s *shared) request() apply.Request {
 		ConfirmRequired: s.mode == config.ModeRequired && s.requiredConfirmed,
 		Target:          s.target,
 	}
-	if s.target == config.TargetPostfix && s.deps.Listen == "" {
+	if s.postfixTarget() && s.deps.Listen == "" {
 		// Postfix says where it listens; a listen setting would only move
 		// where verify looks.
 		req.Listen = ""

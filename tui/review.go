@@ -259,8 +259,8 @@ func (r *reviewScreen) content() string {
 		fmt.Fprintf(&b, "%-13s %s\n", label, strings.ReplaceAll(ansi.Wrap(val, max(r.w-14, 12), " "), "\n", "\n"+strings.Repeat(" ", 14)))
 	}
 	row("Mode", modeLine[r.s.mode])
-	if r.s.target == config.TargetPostfix {
-		row("Server", "the Postfix running here: "+r.s.postfixFound)
+	if r.s.postfixTarget() {
+		row("Server", r.s.serverLine())
 	} else {
 		row("Listen on", r.s.listen+st.Muted.Render("  (l to edit)"))
 	}

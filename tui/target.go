@@ -27,6 +27,23 @@ var targetChoices = []struct{ target, name, desc string }{
 
 func newTargetScreen(c *Common, s *shared) *targetScreen { return &targetScreen{Common: c, s: s} }
 
+// postfixTarget reports whether this run configures Postfix: chosen on the
+// first screen, or what the installed configuration names.
+func (s *shared) postfixTarget() bool {
+	if s.target != "" {
+		return s.target == config.TargetPostfix
+	}
+	return s.installed.Loaded.Settings.TargetName() == config.TargetPostfix
+}
+
+// serverLine names the Postfix being configured, for the review.
+func (s *shared) serverLine() string {
+	if s.postfixFound != "" {
+		return "the Postfix running here: " + s.postfixFound
+	}
+	return "the Postfix running here, main.cf in " + s.installed.Loaded.Settings.PostfixDir()
+}
+
 func (t *targetScreen) SetSize(w, h int) { t.w, t.h = w, h }
 
 func (t *targetScreen) Enter() tea.Cmd {

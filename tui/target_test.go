@@ -57,3 +57,24 @@ func TestTargetQuestionBundledOrAlreadyChosen(t *testing.T) {
 	h.start(100, 30)
 	h.wantScreen("TLS mode")
 }
+
+// An installed Postfix target: no question, the review names the server,
+// and apply gets no listen address (Postfix says where it listens).
+func TestInstalledPostfixTargetKeepsListenOut(t *testing.T) {
+	h := newHarness(t)
+	h.postfix = func(context.Context) (string, bool) { return foundPostfix, true }
+	h.installed.Loaded.Generation = "20261101T000000Z-0001"
+	h.installed.Loaded.Settings.Target = config.TargetPostfix
+	h.installed.Loaded.Settings.Postfix.ConfigDir = "/srv/postfix"
+	h.start(100, 30)
+	h.wantScreen("TLS mode")
+	h.press("up", "enter")
+	h.wantScreen("Review")
+	h.wantView("Server", "main.cf in /srv/postfix")
+	h.wantNotView("Listen on")
+	h.press("enter")
+	h.wantScreen("Result")
+	if len(h.requests) != 1 || h.requests[0].Listen != "" || h.requests[0].Target != "" {
+		t.Fatalf("apply asked for %+v", h.requests)
+	}
+}
