@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/validate"
 )
 
 // RollbackRequest is what to roll back to, and how.
@@ -125,7 +126,7 @@ func (t *txn) rollbackChecks(req RollbackRequest) Result {
 	t.res.Validation = rep
 	t.res.Diagnostics = rep.Diagnostics
 	for _, dg := range rep.Diagnostics {
-		if dg.Severity != "error" {
+		if dg.Severity != validate.SevError {
 			t.res.Warnings = append(t.res.Warnings, fmt.Sprintf("generation %s: %s", toGen, dg.Message))
 		}
 	}

@@ -170,16 +170,19 @@ func formatValue(v reflect.Value) string {
 const MinTimeout = time.Second
 
 // Sane reports the first setting that Check lets through but that would
-// break the gateway in practice: every timeout (any Duration setting) at
-// least MinTimeout, every limit (an integer in [limits]) at least 1, and a
-// host name that is a DNS name. Everything that makes a generation live
+// break the gateway in practice: every timeout (any Duration setting; zero
+// outside [limits] means not set) at least MinTimeout, every limit (an
+// integer in [limits]) at least 1, and a host name that is a DNS name. Everything that makes a generation live
 // runs it, after Check.
 func (s Settings) Sane() error {
 	rv := reflect.ValueOf(s)
 	for _, f := range fieldsOfSettings() {
 		v := rv.FieldByIndex(f.index)
 		if d, ok := v.Interface().(Duration); ok {
-			if d.Duration < MinTimeout {
+			// Outside [limits] a zero duration may mean "not set" (a
+			// section's own default); anything else is a timeout.
+			unset := d.Duration == 0 && !strings.HasPrefix(f.key, "limits.")
+			if d.Duration < MinTimeout && !unset {
 				return fmt.Errorf("%s = %s is too short: no timeout may be under %s", f.key, d, MinTimeout)
 			}
 			continue
