@@ -41,20 +41,7 @@ func TestApplyKilledAtManyPoints(t *testing.T) {
 	t.Logf("one apply process takes %v", full)
 
 	h := config.Host{Getenv: func(string) string { return "" }, UserConfigDir: os.UserConfigDir}
-	// Kill points: right as each step reports done (read from the progress
-	// the process prints), then at delays spread over a whole apply.
-	type killAt struct {
-		afterStep string
-		delay     time.Duration
-	}
-	var points []killAt
-	for _, s := range []string{"validate", "write", "switch", "reload", "verify"} {
-		points = append(points, killAt{afterStep: s})
-	}
-	const timed = 16
-	for i := 0; i < timed; i++ {
-		points = append(points, killAt{delay: full * time.Duration(i) / timed * 12 / 10})
-	}
+	points := crashPoints(full, 16)
 	seen := map[string]int{}
 	for i, p := range points {
 		before, err := config.Load(a.dir, h)
@@ -63,29 +50,7 @@ func TestApplyKilledAtManyPoints(t *testing.T) {
 		}
 		// Always apply the other configuration, so old and new differ.
 		next := before.Settings.Mode != config.ModeRequired
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		c := a.cmd(ctx, argsFor[next]...)
-		out, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if p.afterStep != "" {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if strings.Contains(sc.Text(), "ok   "+p.afterStep) {
-					break
-				}
-			}
-		} else {
-			time.Sleep(p.delay)
-		}
-		c.Process.Signal(syscall.SIGKILL)
-		go io.Copy(io.Discard, out)
-		err = c.Wait()
-		cancel()
+		err = a.killDuring(p, argsFor[next]...)
 		outcome := "killed"
 		if err == nil {
 			outcome = "finished"
@@ -150,4 +115,53 @@ func TestApplyKilledAtManyPoints(t *testing.T) {
 	if o, e, code := a.run("status", "--config-dir", a.dir); code != exitOK {
 		t.Errorf("status after recovery: exit %d\n%s%s", code, o, e)
 	}
+}
+
+// killAt is one point to SIGKILL a command at: right after a step reports
+// done (read from the progress it prints), or after a delay.
+type killAt struct {
+	afterStep string
+	delay     time.Duration
+}
+
+// crashPoints are a kill after each step of the transaction, then timed
+// kills spread over 120% of full, a run's whole duration.
+func crashPoints(full time.Duration, timed int) []killAt {
+	var points []killAt
+	for _, s := range []string{"validate", "write", "switch", "reload", "verify"} {
+		points = append(points, killAt{afterStep: s})
+	}
+	for i := 0; i < timed; i++ {
+		points = append(points, killAt{delay: full * time.Duration(i) / time.Duration(timed) * 12 / 10})
+	}
+	return points
+}
+
+// killDuring runs the binary with args and SIGKILLs it at p. The error is
+// the command's: nil when it finished before the kill.
+func (a *applyEnv) killDuring(p killAt, args ...string) error {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := a.cmd(ctx, args...)
+	out, err := c.StdoutPipe()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	if p.afterStep != "" {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "ok   "+p.afterStep) {
+				break
+			}
+		}
+	} else {
+		time.Sleep(p.delay)
+	}
+	c.Process.Signal(syscall.SIGKILL)
+	go io.Copy(io.Discard, out)
+	return c.Wait()
 }

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"io"
 	"os"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,8 +10,8 @@ import (
 )
 
 // TestSetKilledAtEachStep SIGKILLs `smtptls set` right after each step
-// reports done, and at delays spread over a whole set, the way
-// TestApplyKilledAtManyPoints does for apply. Each time the config
+// reports done, and at delays spread over a whole set, with the kill
+// points and helper of TestApplyKilledAtManyPoints. Each time the config
 // directory must load, hold the old or the new value whole, and its live
 // generation must match its manifest; the next set must then succeed.
 func TestSetKilledAtEachStep(t *testing.T) {
@@ -38,18 +33,7 @@ func TestSetKilledAtEachStep(t *testing.T) {
 	}
 	full := time.Since(start)
 
-	type killAt struct {
-		afterStep string
-		delay     time.Duration
-	}
-	var points []killAt
-	for _, s := range []string{"validate", "write", "switch", "reload", "verify"} {
-		points = append(points, killAt{afterStep: s})
-	}
-	const timed = 10
-	for i := 0; i < timed; i++ {
-		points = append(points, killAt{delay: full * time.Duration(i) / timed * 12 / 10})
-	}
+	points := crashPoints(full, 10)
 	seen := map[string]int{}
 	for i, p := range points {
 		before, err := config.Load(a.dir, h)
@@ -58,29 +42,7 @@ func TestSetKilledAtEachStep(t *testing.T) {
 		}
 		old := before.Settings.Limits.MaxConnectionsPerIP
 		next := 50 + 10*(i+1)
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		c := a.cmd(ctx, setArgs(next)...)
-		out, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if p.afterStep != "" {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if strings.Contains(sc.Text(), "ok   "+p.afterStep) {
-					break
-				}
-			}
-		} else {
-			time.Sleep(p.delay)
-		}
-		c.Process.Signal(syscall.SIGKILL)
-		go io.Copy(io.Discard, out)
-		c.Wait()
-		cancel()
+		a.killDuring(p, setArgs(next)...)
 
 		after, err := config.Load(a.dir, h)
 		if err != nil {
