@@ -76,6 +76,16 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 	attention := func(format string, a ...any) {
 		st.NeedsAttention = append(st.NeedsAttention, fmt.Sprintf(format, a...))
 	}
+	// What a plain rollback would return to, through the same gate: status
+	// suggests a rollback only when it would succeed.
+	if st.Previous != "" {
+		pl, err := config.LoadGeneration(dir, st.Previous, d.Host)
+		if err != nil {
+			st.PreviousProblems = []Problem{{Message: err.Error()}}
+		} else {
+			_, st.PreviousProblems = gate(d, pl)
+		}
+	}
 
 	l, err := config.Load(dir, d.Host)
 	if err != nil {
@@ -86,7 +96,7 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		if errors.As(err, &se) && se.File != "" {
 			way = "fix " + se.File
 		}
-		if st.Previous != "" {
+		if st.Previous != "" && len(st.PreviousProblems) == 0 {
 			way = "run `smtptls rollback` (to " + st.Previous + "), or " + way
 		}
 		attention("the installed configuration cannot be read: %v; %s", err, way)
@@ -109,14 +119,6 @@ func Current(ctx context.Context, d Deps, dir string) (Status, error) {
 		}
 		if s := rep.Summary; s != nil && s.DaysLeft < ExpiryWarnDays && !s.NotAfter.Before(d.Now()) {
 			attention("the certificate expires in %d day(s), on %s: renew it and apply the new one", s.DaysLeft, s.NotAfter.UTC().Format("2006-01-02"))
-		}
-	}
-	if st.Previous != "" {
-		pl, err := config.LoadGeneration(dir, st.Previous, d.Host)
-		if err != nil {
-			st.PreviousProblems = []Problem{{Message: err.Error()}}
-		} else {
-			_, st.PreviousProblems = gate(d, pl)
 		}
 	}
 
