@@ -22,7 +22,7 @@ var stepLabels = []struct {
 	label string
 }{
 	{apply.StepValidate, "Check the certificate, key and bundle"},
-	{apply.StepWrite, "Write the new configuration (previous one kept)"},
+	{apply.StepWrite, "Write the new configuration as a generation of its own"},
 	{apply.StepSwitch, "Switch to it"},
 	{apply.StepReload, "Reload the listener (or start it)"},
 	{apply.StepVerify, "Verify what the listener now serves"},
