@@ -71,6 +71,9 @@ type Result struct {
 	Leaf     *x509.Certificate
 	// NewAccount is true when this order registered the account.
 	NewAccount bool
+	// Settings are the order's, defaults filled in and the key type the
+	// one actually used: what renew must repeat.
+	Settings Settings
 }
 
 // Error is a failed order, explained.
@@ -168,6 +171,7 @@ func Obtain(ctx context.Context, r Request) (Result, error) {
 		KeyPEM:     pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
 		Leaf:       leaf,
 		NewAccount: registered,
+		Settings:   withKeyType(s, key),
 	}, nil
 }
 
@@ -280,6 +284,14 @@ func NewKey(keyType string) (crypto.Signer, error) {
 		return certcrypto.GeneratePrivateKey(certcrypto.RSA2048)
 	}
 	return nil, fmt.Errorf("--key-type %q: use ec256 or rsa2048", keyType)
+}
+
+// withKeyType is s with the key type of k, when it has one of ours.
+func withKeyType(s Settings, k crypto.Signer) Settings {
+	if kt := KeyTypeOf(k); kt != "" {
+		s.KeyType = kt
+	}
+	return s
 }
 
 // KeyTypeOf names k the way --key-type does; "" for any other key.

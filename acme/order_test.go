@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,6 +101,9 @@ func TestObtainTLSALPN01(t *testing.T) {
 	chainsTo(t, p, res)
 	if _, ok := res.Leaf.PublicKey.(interface{ Size() int }); !ok {
 		t.Errorf("key type %T, want RSA", res.Leaf.PublicKey)
+	}
+	if res.Settings.KeyType != KeyRSA2048 || res.Settings.Challenge != TLSALPN01 {
+		t.Errorf("result settings %+v, want what renew must repeat (rsa2048, tls-alpn-01)", res.Settings)
 	}
 }
 
@@ -215,5 +219,25 @@ func TestObtainDNS01PropagationWaitIsBounded(t *testing.T) {
 	}
 	if !errors.As(err, &e) || e.Step != StepChallenge || !strings.Contains(e.Message, "did not become visible in time") {
 		t.Fatalf("error %v, want the propagation wait to end with a message about the hook", err)
+	}
+}
+
+func TestObtainResponderPortTaken(t *testing.T) {
+	t.Parallel()
+	p := pebbletest.Start(t, pebbletest.Options{})
+	busy, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p.HTTPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, err = order(t, p, t.TempDir(), Settings{Challenge: HTTP01, HTTPAddr: busy.Addr().String()})
+	var e *Error
+	if !errors.As(err, &e) || e.Step != StepChallenge {
+		t.Fatalf("error %v, want a challenge *acme.Error", err)
+	}
+	for _, want := range []string{"the http-01 responder could not listen on " + busy.Addr().String(), "address already in use", "another program (often a web server)", "--challenge dns-01"} {
+		if !strings.Contains(e.Message, want) {
+			t.Errorf("message lacks %q: %s", want, e.Message)
+		}
 	}
 }

@@ -154,7 +154,10 @@ func (a *acmeScreen) Update(msg tea.Msg) (nav, tea.Cmd) {
 			a.err = msg.err.Error()
 			return stay, nil
 		}
-		s := a.settings()
+		s := msg.res.Settings
+		if len(s.Domains) == 0 {
+			s = a.settings() // an Order that did not say
+		}
 		a.s.cert.SetValue(string(msg.res.CertPEM))
 		a.s.key.SetValue(string(msg.res.KeyPEM))
 		a.s.bundle.SetValue(string(msg.res.ChainPEM))

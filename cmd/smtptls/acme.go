@@ -404,7 +404,8 @@ func wizardOrder(e *env, dir string) func(context.Context, acme.Settings, func(a
 		installed, _ := config.Load(dir, e.host)
 		req := acme.Request{ConfigDir: dir, Settings: s, DNSResolver: e.host.Getenv(envDNSResolver), Progress: progress,
 			Log: slog.New(slog.DiscardHandler)}
-		req.Key = reusableKey(installed.KeyPEM, &req.Settings, true)
+		// The wizard has no key type to ask for: the installed key's wins.
+		req.Key = reusableKey(installed.KeyPEM, &req.Settings, false)
 		return acme.Obtain(ctx, req)
 	}
 }
