@@ -181,15 +181,25 @@ func (t *txn) switchReloadVerify(gen string) Result {
 	if err := t.begin(StepDone); err != nil {
 		return t.crashed(err)
 	}
-	if t.forced == "" {
-		if err := t.store.Mark(gen, config.StatusVerified, ""); err != nil {
-			t.res.Warnings = append(t.res.Warnings, "recording the generation as verified failed: "+err.Error())
+	// Recording the verdict and pruning touch different directories, and
+	// each waits on the disk: do both at once. Neither can undo the apply.
+	var markErr error
+	marked := make(chan struct{})
+	go func() {
+		defer close(marked)
+		if t.forced == "" {
+			markErr = t.store.Mark(gen, config.StatusVerified, "")
 		}
+	}()
+	pruneErr := t.store.Prune(t.prev)
+	<-marked
+	if markErr != nil {
+		t.res.Warnings = append(t.res.Warnings, "recording the generation as verified failed: "+markErr.Error())
 	}
-	if err := t.store.Prune(t.prev); err != nil {
+	if pruneErr != nil {
 		// The new config is live and verified; old generations piling up
 		// is worth a word, not a rollback.
-		t.res.Warnings = append(t.res.Warnings, "pruning old generations failed: "+err.Error())
+		t.res.Warnings = append(t.res.Warnings, "pruning old generations failed: "+pruneErr.Error())
 	}
 	t.res.Applied = true
 	t.res.Message = fmt.Sprintf("generation %s is live and verified: %s", gen, serving(t.target, listen))
