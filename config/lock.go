@@ -111,12 +111,13 @@ func currentUser() string {
 	return "uid " + strconv.Itoa(os.Getuid())
 }
 
-// Unlock clears the holder note and releases the lock.
+// Unlock releases the lock. The holder note stays: it is read only by
+// someone refused the lock, and one refused just before this release must
+// still learn who held it (the next holder overwrites it).
 func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	l.f.Truncate(0) // a stale note would only mislead; the flock is what counts
 	err := l.f.Close()
 	l.f = nil
 	return err

@@ -532,8 +532,10 @@ func (s *Store) Prune(keep ...string) error {
 	}
 	good, bad := 0, 0
 	for i := len(gens) - 1; i >= 0; i-- {
-		switch gens[i].Status {
-		case StatusVerified, "":
+		// The live one counts as good: it may be being marked verified
+		// right now, and it is never pruned anyway.
+		switch {
+		case gens[i].Current, gens[i].Status == StatusVerified, gens[i].Status == "":
 			good++
 			if good <= KeepGenerations {
 				protect[gens[i].Name] = true
