@@ -528,3 +528,14 @@ func TestPostfixRollbackToNoCertificate(t *testing.T) {
 		t.Errorf("level after rollback: %q", e.postconfN()["smtpd_tls_security_level"])
 	}
 }
+
+// A --postfix-dir without main.cf is named as such, not as "not running".
+func TestPostfixWrongDirNamed(t *testing.T) {
+	e := newPFEnv(t, postfixtest.Options{NoStart: true})
+	r := e.request(config.ModeAvailable, "a")
+	r.PostfixDir = filepath.Join(t.TempDir(), "no-postfix-here")
+	res := e.apply(r)
+	if res.Applied || !res.EnvironmentError || !strings.Contains(res.Message, "no Postfix configuration in "+r.PostfixDir) || !strings.Contains(res.Message, "--postfix-dir") {
+		t.Fatalf("wrong dir: %+v", res.Message)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -64,6 +65,9 @@ func (p *postfixTarget) chainPath() string {
 func (p *postfixTarget) ready(ctx context.Context) error {
 	if !p.d.Host.Root {
 		return &targetError{fmt.Sprintf("configuring Postfix needs root: postfix check, reload and status refuse other users; run it as root (sudo smtptls ...) for %s", p.pf.ConfigDir)}
+	}
+	if _, err := os.Stat(filepath.Join(p.pf.ConfigDir, "main.cf")); err != nil {
+		return &targetError{fmt.Sprintf("there is no Postfix configuration in %s (%v): give the directory that holds main.cf with --postfix-dir", p.pf.ConfigDir, err)}
 	}
 	up, err := p.pf.Running(ctx)
 	switch {
