@@ -539,3 +539,18 @@ func TestPostfixWrongDirNamed(t *testing.T) {
 		t.Fatalf("wrong dir: %+v", res.Message)
 	}
 }
+
+// smtpd_tls_chain_files is a list: a config dir with a space would be read
+// as two files, so it is refused before writing.
+func TestPostfixConfigDirWithSpaceRefused(t *testing.T) {
+	e := newPFEnv(t, postfixtest.Options{})
+	e.dir = filepath.Join(t.TempDir(), "smtp tls")
+	mainBefore := e.pf.MainCF()
+	res := e.apply(e.request(config.ModeAvailable, "a"))
+	if res.Applied || !strings.Contains(res.Message, "space or a comma") {
+		t.Fatalf("a config dir with a space: %+v", res.Message)
+	}
+	if !bytes.Equal(mainBefore, e.pf.MainCF()) {
+		t.Errorf("main.cf changed")
+	}
+}

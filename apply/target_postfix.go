@@ -150,6 +150,10 @@ func (p *postfixTarget) Prepare(ctx context.Context, cur, next config.Loaded) (P
 	if lookErr != nil {
 		return Plan{}, lookErr
 	}
+	if strings.ContainsAny(p.chainPath(), " \t,") {
+		// smtpd_tls_chain_files is a list: Postfix would split the path.
+		return Plan{}, &targetError{fmt.Sprintf("the smtptls config directory %q holds a space or a comma, which Postfix reads as a list separator in smtpd_tls_chain_files: use a config directory without them (--config-dir)", p.dir)}
+	}
 	if o := p.listen.Overrides; len(o) > 0 {
 		// main.cf would change and nothing that peers see would: refuse
 		// now rather than fail the verify after a reload.
