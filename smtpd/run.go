@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -46,11 +47,20 @@ func Run(ctx context.Context, dir string, ro RunOptions) error {
 	if err != nil {
 		return err
 	}
+	if pid := FindListener(dir); pid > 0 && pid != os.Getpid() {
+		// A listener that lost its socket still serves: never a second.
+		return &SocketLostError{Pid: pid, Dir: dir}
+	}
 	ctl, err := listenControl(dir)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(SocketPath(dir))
+	// The pid file finds the listener when its socket is lost, also when it
+	// runs in the foreground (systemd); serve --detach wrote it already.
+	if err := writePidFile(filepath.Join(dir, config.PidFile), os.Getpid()); err != nil {
+		ro.Logger.Warn("pid file not written", "err", err.Error())
+	}
 	defer removePidFile(dir, os.Getpid())
 	if err := srv.Start(); err != nil {
 		ctl.Close()

@@ -666,3 +666,52 @@ func TestTrustHelpSpellsFlagsWithTwoDashes(t *testing.T) {
 		}
 	}
 }
+
+// A listener run in the foreground (as systemd runs it) is found without
+// its socket too: it writes the pid file itself.
+func TestTrustForegroundListenerFoundWithoutItsSocket(t *testing.T) {
+	a := newApplyEnv(t)
+	one := writePKI(t, "one")
+	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	if o, e, code := a.run("stop", "--config-dir", a.dir); code != exitOK {
+		t.Fatalf("stop: exit %d\n%s%s", code, o, e)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fg := a.cmd(ctx, "serve", "--config-dir", a.dir)
+	if err := fg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fg.Process.Kill(); fg.Wait() })
+	sock := filepath.Join(a.dir, config.ControlSocket)
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 1000 {
+			t.Fatal("the foreground listener never made its control socket")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pid := a.listenerPid(); pid != fg.Process.Pid {
+		t.Errorf("pid file names %d, want the foreground listener %d", pid, fg.Process.Pid)
+	}
+	os.Remove(sock)
+	out, errOut, code := a.run("status", "--config-dir", a.dir)
+	if code != exitFail || !strings.Contains(out, "control socket missing") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
+	}
+	// A second listener is refused, not started beside it.
+	_, errOut, code = a.run("serve", "--detach", "--config-dir", a.dir)
+	if code == exitOK || !strings.Contains(errOut, "control socket missing") {
+		t.Errorf("serve --detach beside it: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := a.run("stop", "--config-dir", a.dir); code != exitOK {
+		t.Errorf("stop: exit %d %s", code, errOut)
+	}
+	if err := fg.Wait(); err != nil {
+		t.Errorf("the foreground listener did not exit cleanly on stop: %v", err)
+	}
+}
