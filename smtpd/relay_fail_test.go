@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/smtpd/relay"
 )
@@ -117,8 +119,7 @@ func TestRelayNextHopSilentGets451(t *testing.T) {
 // A next hop that takes the message but does not answer the final dot in
 // time: 451 4.4.2, not 250 (the sender retries; a duplicate beats a loss).
 func TestRelayNextHopSlowFinalReplyGets451(t *testing.T) {
-	h := startWireHop(t, "tcp", false)
-	h.srv.ReadTimeout = time.Minute
+	h := startWireHop(t, "tcp", false, func(s *smtp.Server) { s.ReadTimeout = time.Minute })
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, func(s *config.Settings) {
 		s.Limits.DataTimeout = config.Duration{Duration: time.Second}
 	})

@@ -26,7 +26,9 @@ type wireHop struct {
 	inTLS bool
 }
 
-func startWireHop(t *testing.T, network string, lmtp bool) *wireHop {
+// configure, when given, changes the hop's server before it serves: after
+// Serve, go-smtp reads its fields without a lock.
+func startWireHop(t *testing.T, network string, lmtp bool, configure ...func(*smtp.Server)) *wireHop {
 	t.Helper()
 	h := &wireHop{}
 	h.srv = smtp.NewServer(h)
@@ -34,6 +36,9 @@ func startWireHop(t *testing.T, network string, lmtp bool) *wireHop {
 	h.srv.Domain = "wire.example.test"
 	h.srv.MaxMessageBytes = 1 << 20
 	h.srv.ReadTimeout, h.srv.WriteTimeout = 10*time.Second, 10*time.Second
+	for _, f := range configure {
+		f(h.srv)
+	}
 	var ln net.Listener
 	var err error
 	if network == "unix" {
