@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net"
@@ -713,5 +714,52 @@ func TestTrustForegroundListenerFoundWithoutItsSocket(t *testing.T) {
 	}
 	if err := fg.Wait(); err != nil {
 		t.Errorf("the foreground listener did not exit cleanly on stop: %v", err)
+	}
+}
+
+// stop exits 1 when the listener does not stop in time (a session holds
+// the drain open), 2 only when none runs.
+func TestTrustStopThatTimesOutExitsOne(t *testing.T) {
+	a := newApplyEnv(t)
+	if o, e, code := a.run("apply", "--config-dir", a.dir, "--mode", "disabled", "--hostname", "mail.example.test", "--listen", a.listen()); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+	pid := a.listenerPid()
+	idle, err := net.Dial("tcp", a.listen())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	// A message half sent: the drain waits for it to end.
+	r := bufio.NewReader(idle)
+	for _, cmd := range []string{"", "EHLO client.example\r\n", "MAIL FROM:<a@example.org>\r\n", "RCPT TO:<b@mail.example.test>\r\n", "DATA\r\n"} {
+		if cmd != "" {
+			idle.Write([]byte(cmd))
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("session: %v", err)
+			}
+			if len(line) < 4 || line[3] != '-' {
+				break
+			}
+		}
+	}
+	idle.Write([]byte("Subject: half\r\n\r\nthe rest is still to come"))
+	var out, errOut strings.Builder
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, host: config.ThisHost(), now: time.Now}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	code := run(ctx, e, []string{"stop", "--config-dir", a.dir})
+	cancel()
+	if code != exitFail || !strings.Contains(errOut.String(), "did not stop in time") {
+		t.Errorf("stop while a session holds the drain: exit %d, want 1\n%s%s", code, out.String(), errOut.String())
+	}
+	idle.Close()
+	for i := 0; alive(pid); i++ {
+		if i > 1000 {
+			t.Fatalf("the listener %d never exited after the session closed", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
