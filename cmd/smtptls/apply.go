@@ -22,7 +22,12 @@ const applyUsage = `Usage: smtptls apply --mode disabled|available|required [--c
 Validates, writes a new configuration generation, switches to it atomically,
 reloads the listener (or starts it when none runs) and verifies it with a
 receiver test. If the reload is refused or the test fails, the previous
-configuration is switched back and reloaded.
+configuration is switched back and reloaded, and the new generation is
+marked failed. An apply of exactly what is live and served writes nothing
+("already serving this configuration", exit 0), so a renewal hook can run it
+every day. An installed configuration that cannot be read is never replaced
+by defaults: apply refuses and names the file and line. Settings alone are
+changed with ` + "`smtptls set`" + `.
 
 disabled needs no certificate. available and required keep the installed
 certificate when none is given; a file not given (--ca, say) keeps the
@@ -38,7 +43,8 @@ later applies.
 
 Exit status: 0 applied and verified (or a dry run that validates),
 1 refused, invalid or rolled back, 2 usage or environment problem (another
-apply holds the lock, permissions, no listener reachable).
+apply holds the lock, a config dir owned by another user, a listener whose
+control socket is missing).
 
 Flags:
 `

@@ -17,11 +17,15 @@ const statusUsage = `Usage: smtptls status [--config-dir DIR] [--json]
 Shows the installed configuration (mode, host name, listen address, the
 certificate and its days left), whether the listener runs, and whether it
 serves the installed certificate: a renewal that was never reloaded shows
-up here.
+up here. The installed generation passes the same checks as reload (valid
+certificate, sane settings, unchanged since it was applied); a command is
+suggested only when it would succeed. The generations on disk are listed
+newest first, failed ones marked.
 
 Exit status: 0 all well, 1 something needs attention (certificate expired or
 expiring within 14 days, listener down, serving something other than what is
-installed, installed configuration invalid, spool file system under
+installed, installed configuration invalid or edited by hand, listener
+running with its control socket missing, spool file system under
 limits.min_free_bytes), 2 usage problem.
 
 Flags:
