@@ -49,6 +49,9 @@ type Options struct {
 	// HelloTimeout is how long a session may take to finish EHLO; zero:
 	// 30 seconds.
 	HelloTimeout time.Duration
+	// EvictAfterIdle is how long a session must have been idle for a new
+	// connection to take its slot when all are taken; zero: 1 second.
+	EvictAfterIdle time.Duration
 }
 
 // ConfigFrom checks a loaded configuration completely: settings, the key

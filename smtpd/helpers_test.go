@@ -136,12 +136,20 @@ func (l *logBuf) String() string {
 // startServer runs the fixture's current config on loopback.
 func startServer(t *testing.T, f *fixture, mutate ...func(*Config)) (*Server, *logBuf) {
 	t.Helper()
+	return startServerOpts(t, f, Options{}, mutate...)
+}
+
+// startServerOpts is startServer with options (logger and drain timeout
+// are the test's own).
+func startServerOpts(t *testing.T, f *fixture, opts Options, mutate ...func(*Config)) (*Server, *logBuf) {
+	t.Helper()
 	cfg := f.config()
 	for _, m := range mutate {
 		m(&cfg)
 	}
 	lb := &logBuf{}
-	srv, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(lb, nil)), DrainTimeout: 5 * time.Second})
+	opts.Logger, opts.DrainTimeout = slog.New(slog.NewTextHandler(lb, nil)), 5*time.Second
+	srv, err := New(cfg, opts)
 	must(t, err)
 	must(t, srv.Start())
 	t.Cleanup(func() {

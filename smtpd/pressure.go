@@ -27,13 +27,20 @@ const stressPercent = 80
 // defaultHelloTimeout is how long a session may take to finish EHLO.
 const defaultHelloTimeout = 30 * time.Second
 
-// evictAfterIdle: when every slot is taken, a new connection takes the
+// defaultEvictAfterIdle: when every slot is taken, a new connection takes the
 // slot of the session that has gone longest without a complete command,
 // if that is at least this long. A sender that is delivering answers each
 // reply within milliseconds; one silent for a second while the listener
 // is full is holding a slot, not using it (Postfix's own connection cache
 // keeps idle sessions at most 2 s, and reconnects when one is closed).
-const evictAfterIdle = time.Second
+const defaultEvictAfterIdle = time.Second
+
+func (s *Server) evictAfterIdle() time.Duration {
+	if s.opts.EvictAfterIdle > 0 {
+		return s.opts.EvictAfterIdle
+	}
+	return defaultEvictAfterIdle
+}
 
 // stressTick is how often the stress reaper looks for idle sessions.
 const stressTick = 500 * time.Millisecond
@@ -80,7 +87,7 @@ func (s *Server) admitLocked(k peerKeys, l config.Limits, now time.Time) (refusa
 	case s.perNet[k.net] >= l.MaxConnectionsPerNetwork:
 		return "too many connections from your network"
 	case s.total-s.leaving >= l.MaxConnections:
-		if !s.evictIdlestLocked(now, evictAfterIdle, "closed to make room: idle while the listener was full") {
+		if !s.evictIdlestLocked(now, s.evictAfterIdle(), "closed to make room: idle while the listener was full") {
 			return "too many connections"
 		}
 	}

@@ -304,3 +304,34 @@ func deliverWithRetry(ctx context.Context, src, addr string, within time.Duratio
 	}
 	return attempts, last
 }
+
+// A full listener gives a newcomer the slot of the session idle longest
+// (at least EvictAfterIdle), never one that is working.
+func TestFullListenerGivesTheIdlestSlotToANewcomer(t *testing.T) {
+	f := newFixture(t)
+	s := testSettings(config.ModeAvailable)
+	s.Limits.MaxConnections = 2
+	f.writeGen(s, nil)
+	srv, lb := startServerOpts(t, f, Options{EvictAfterIdle: 200 * time.Millisecond})
+	addr := srv.Addr().String()
+	idle := dial(t, addr)
+	idle.reply()
+	idle.expect("EHLO idle.example", "250-")
+	working := dial(t, addr)
+	working.reply()
+	working.expect("EHLO working.example", "250-")
+	working.expect("MAIL FROM:<a@example.org>", "250 ")
+	for i := 0; i < 4; i++ {
+		time.Sleep(100 * time.Millisecond)
+		working.expect("NOOP", "250 ")
+	}
+	newcomer := dial(t, addr)
+	if r := newcomer.reply(); !strings.HasPrefix(r, "220 ") {
+		t.Fatalf("newcomer at the cap: %q", r)
+	}
+	if r := readUntilClosed(t, idle, 10*time.Second); !strings.HasPrefix(r, "421 4.4.2 ") {
+		t.Fatalf("the idle session got %q, want 421 4.4.2", r)
+	}
+	working.expect("RCPT TO:<b@example.test>", "250 ")
+	waitFor(t, func() bool { return strings.Contains(lb.String(), `result="closed to make room: idle while the listener was full"`) })
+}
