@@ -333,5 +333,7 @@ func TestFullListenerGivesTheIdlestSlotToANewcomer(t *testing.T) {
 		t.Fatalf("the idle session got %q, want 421 4.4.2", r)
 	}
 	working.expect("RCPT TO:<b@example.test>", "250 ")
-	waitFor(t, func() bool { return strings.Contains(lb.String(), `result="closed to make room: idle while the listener was full"`) })
+	waitFor(t, func() bool {
+		return strings.Contains(lb.String(), `result="closed to make room: idle while the listener was full"`)
+	})
 }
