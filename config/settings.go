@@ -217,8 +217,7 @@ func (s Settings) Check() error {
 // who opens it.
 func MarshalSettings(s Settings) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString("# smtptls settings, a record of what was applied: do not edit (an edit is detected and refused).\n")
-	b.WriteString("# Change a setting with `smtptls set KEY=VALUE`, the certificate with `smtptls apply`.\n")
+	b.WriteString("# A record of what smtptls applied: change it with `smtptls set KEY=VALUE` or `smtptls apply`, never by editing (an edit is detected and refused).\n")
 	b.WriteString("# mode: disabled | available | required\n\n")
 	if err := toml.NewEncoder(&b).Encode(s); err != nil {
 		return nil, fmt.Errorf("encode settings: %w", err)

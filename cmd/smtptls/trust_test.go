@@ -239,7 +239,7 @@ func TestTrustHandEditsAreDetected(t *testing.T) {
 	}
 	gen, _ := config.CurrentGeneration(a.dir)
 	head, _ := os.ReadFile(a.currentFile(config.SettingsFile))
-	if strings.Contains(strings.SplitN(string(head), "\n", 2)[0], "Edit") || !strings.Contains(string(head), "smtptls set") {
+	if first := strings.SplitN(string(head), "\n", 2)[0]; !strings.Contains(first, "smtptls set") || !strings.Contains(first, "smtptls apply") || !strings.Contains(first, "never by editing") {
 		t.Errorf("config.toml still invites editing:\n%s", head)
 	}
 	a.editCurrent(config.SettingsFile, func(s string) string {
