@@ -91,11 +91,10 @@ func (m *Model) takesText(k tea.KeyMsg) bool {
 func (m *Model) onKey(k tea.KeyMsg) tea.Cmd {
 	c := m.c
 	c.observe(k)
-	if k.Type == tea.KeyCtrlC {
-		// Never held back: quitting must work in the middle of anything.
-		return m.key(k)
-	}
-	if !c.Burst {
+	// Ctrl+C is never held back: quitting must work in the middle of
+	// anything. It ends the burst like a key after a pause, so the keys
+	// queued before it still come first and the frame it changes is drawn.
+	if !c.Burst || k.Type == tea.KeyCtrlC {
 		cmd := m.flushBurst()
 		return tea.Batch(cmd, m.key(k))
 	}

@@ -83,3 +83,19 @@ func TestBracketedPasteStartsNoBurst(t *testing.T) {
 	// No timer fires: the Tab was acted on as it came.
 	h.wantScreen("Private key")
 }
+
+// Ctrl+C right after another key (tmux answers a screen capture and a
+// send-keys within a few ms) must show the quit question at once, not
+// leave the last frame of the burst on screen.
+func TestCtrlCInABurstIsDrawn(t *testing.T) {
+	h := newHarness(t).start(80, 24)
+	h.toCert()
+	h.paste(pki(t, "leaf.pem"))
+	h.clk.setStep(0)
+	h.sendNoTimers(tea.KeyMsg{Type: tea.KeyRight})
+	h.view()
+	h.clk.advance(time.Millisecond)
+	h.sendNoTimers(tea.KeyMsg{Type: tea.KeyCtrlC})
+	h.fire()
+	h.wantView("Quit without applying?")
+}
