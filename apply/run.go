@@ -356,6 +356,27 @@ func (t *txn) unchanged(old config.Loaded, oldErr error, next config.Loaded) boo
 	return err != nil || m.Status != config.StatusFailed
 }
 
+// tidy removes what a killed apply left behind (a half-staged or
+// half-removed generation, history past what is kept), as every writing
+// apply does, so an apply that writes nothing still leaves a clean store.
+// It is best effort and never touches the live configuration: when another
+// apply holds the lock, that apply tidies instead.
+func (t *txn) tidy() {
+	st, err := config.OpenStoreWith(t.dir, t.d.Host, config.StoreOptions{AllowForeignOwner: t.force})
+	if err != nil {
+		return
+	}
+	st.Now = t.d.Now
+	lock, err := st.Lock(t.d.Command)
+	if err != nil {
+		return
+	}
+	defer lock.Unlock()
+	if err := st.Clean(); err == nil {
+		_ = st.Prune()
+	}
+}
+
 // alreadyServing ends an apply of what is live when the listener serves
 // it: nothing is written, and the answer says so.
 func (t *txn) alreadyServing(old, next config.Loaded) (Result, bool) {
@@ -383,6 +404,7 @@ func (t *txn) alreadyServing(old, next config.Loaded) (Result, bool) {
 	t.res.Applied = true
 	t.res.Unchanged = true
 	t.res.Listen = ls.Listen
+	t.tidy()
 	t.res.Message = fmt.Sprintf("already serving this configuration (generation %s): nothing was written", old.Generation)
 	t.report(StepDone, StepOK, "already serving this configuration")
 	return *t.res, true

@@ -658,3 +658,21 @@ func TestAnotherApplyWhileWaitingIsBuiltOn(t *testing.T) {
 		t.Errorf("carried over hostname %s listen %s", l.Settings.Hostname, l.Settings.Listen)
 	}
 }
+
+// An apply killed while staging or pruning leaves a dot-directory behind;
+// the next apply tidies it even when it has nothing to write.
+func TestSameApplyTwiceTidiesWhatAKilledApplyLeft(t *testing.T) {
+	f := newFixture(t)
+	f.mustApply(f.request(config.ModeAvailable, "a"))
+	debris := filepath.Join(f.dir, config.GenerationsDir, ".removing-20261101T000000Z-0001")
+	if err := os.MkdirAll(debris, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := f.mustApply(f.request(config.ModeAvailable, "a"))
+	if !r.Unchanged {
+		t.Fatalf("second identical apply wrote something: %+v", r)
+	}
+	if _, err := os.Stat(debris); !os.IsNotExist(err) {
+		t.Errorf("debris of a killed apply still there after an apply that wrote nothing: %v", err)
+	}
+}
