@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"github.com/smtptls/smtptls/internal/loopback"
 	"net"
 	"os"
 	"path/filepath"
@@ -129,7 +130,7 @@ func TestObtainHTTP01Unreachable(t *testing.T) {
 	p := pebbletest.Start(t, pebbletest.Options{})
 	// The responder binds a port the CA does not connect to, as when port
 	// 80 is closed at the firewall.
-	other := "127.0.0.1:" + strconv.Itoa(pebbletest.FreePort(t))
+	other := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
 	_, err := order(t, p, t.TempDir(), Settings{Challenge: HTTP01, HTTPAddr: other})
 	var e *Error
 	if !errors.As(err, &e) {

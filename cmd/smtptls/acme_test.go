@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/smtptls/smtptls/internal/loopback"
 	"net"
 	"os"
 	"os/exec"
@@ -68,7 +69,7 @@ type acmeEnv struct {
 func newACMEEnv(t testing.TB) *acmeEnv {
 	t.Helper()
 	p := pebbletest.Start(t, pebbletest.Options{})
-	a := &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: applyFreePort(t)}
+	a := &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: loopback.FreePort(t)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -262,7 +263,7 @@ func TestRenewFailedChallengeKeepsOldCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(applyFreePort(t))
+	s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
 	if err := acme.SaveSettings(a.dir, s); err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +533,7 @@ func TestACMEExternalAccountBinding(t *testing.T) {
 	t.Parallel()
 	const hmac = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
 	p := pebbletest.Start(t, pebbletest.Options{EAB: map[string]string{"kid-1": hmac}})
-	a := &acmeEnv{applyEnv: &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: applyFreePort(t)}, p: p}
+	a := &acmeEnv{applyEnv: &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: loopback.FreePort(t)}, p: p}
 	t.Cleanup(func() { exec.Command(a.bin, "stop", "--config-dir", a.dir).Run() })
 
 	out, errOut, code := a.run(a.acmeArgs("http-01")...)

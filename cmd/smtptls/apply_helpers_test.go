@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"net"
+	"github.com/smtptls/smtptls/internal/loopback"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +43,7 @@ type applyEnv struct {
 
 func newApplyEnv(t testing.TB) *applyEnv {
 	t.Helper()
-	a := &applyEnv{t: t, bin: applyTestBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: applyFreePort(t)}
+	a := &applyEnv{t: t, bin: applyTestBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: loopback.FreePort(t)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -120,16 +120,6 @@ func (a *applyEnv) applyArgs(mode string, p pki, extra ...string) []string {
 		args = append(args, "--yes")
 	}
 	return append(args, extra...)
-}
-
-func applyFreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // opensslServed connects with openssl s_client -starttls smtp, verifying

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/smtptls/smtptls/internal/loopback"
 	"net"
 	"os"
 	"os/exec"
@@ -20,7 +21,7 @@ import (
 // next hop of a relaying gateway.
 func secondEnv(t *testing.T, a *applyEnv) *applyEnv {
 	t.Helper()
-	b := &applyEnv{t: t, bin: a.bin, dir: filepath.Join(t.TempDir(), "hop"), port: applyFreePort(t)}
+	b := &applyEnv{t: t, bin: a.bin, dir: filepath.Join(t.TempDir(), "hop"), port: loopback.FreePort(t)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -162,7 +163,7 @@ func TestApplyRelayRefusals(t *testing.T) {
 		t.Fatalf("first apply: %s%s", o, e)
 	}
 	gens := generationCount(t, a.dir)
-	down := "smtp://127.0.0.1:" + strconv.Itoa(applyFreePort(t))
+	down := "smtp://127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
 	for _, c := range []struct {
 		name string
 		args []string

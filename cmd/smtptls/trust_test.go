@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/smtptls/smtptls/internal/loopback"
 	"net"
 	"os"
 	"path/filepath"
@@ -349,7 +350,7 @@ func TestTrustSetChangesSettingsThroughTheTransaction(t *testing.T) {
 		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
 	}
 	before, _ := config.CurrentGeneration(a.dir)
-	newListen := "127.0.0.1:" + strconv.Itoa(applyFreePort(t))
+	newListen := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
 
 	out, errOut, code := a.run("set", "--config-dir", a.dir, "--dry-run", "listen="+newListen, "limits.max_connections_per_ip=50")
 	if code != exitOK || !strings.Contains(out, "limits.max_connections_per_ip") || !strings.Contains(out, newListen) {
@@ -643,7 +644,7 @@ func TestTrustListenFamilyIsAsWritten(t *testing.T) {
 	if !dials("tcp4", "127.0.0.1:"+port) || dials("tcp6", "[::1]:"+port) {
 		t.Errorf("0.0.0.0:%s: IPv4 %v, IPv6 %v; want IPv4 only", port, dials("tcp4", "127.0.0.1:"+port), dials("tcp6", "[::1]:"+port))
 	}
-	port6 := strconv.Itoa(applyFreePort(t))
+	port6 := strconv.Itoa(loopback.FreePort(t))
 	if o, e, code := a.run("set", "--config-dir", a.dir, "listen=[::]:"+port6); code != exitOK {
 		t.Fatalf("set listen=[::]: exit %d\n%s%s", code, o, e)
 	}

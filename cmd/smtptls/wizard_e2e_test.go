@@ -10,8 +10,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"github.com/smtptls/smtptls/internal/loopback"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,22 +52,12 @@ func wizBuild(t *testing.T) string {
 	return bin
 }
 
-func wizFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startWizard runs `smtptls setup` in tmux; cleanup stops the listener and
 // the tmux server whatever happened.
 func startWizard(t *testing.T, bin, dir string, env ...string) *wizTerm {
 	t.Helper()
 	w := &wizTerm{t: t, sock: filepath.Join(t.TempDir(), "tmux.sock"), bin: bin, dir: dir,
-		addr: "127.0.0.1:" + strconv.Itoa(wizFreePort(t))}
+		addr: "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))}
 	// The admin's terminal: no NO_COLOR, and no CI either, which termenv
 	// takes to mean "not a terminal" (CI runs these tests with CI=true).
 	args := append([]string{"env", "-u", "NO_COLOR", "-u", "CI", "TERM=xterm-256color", "COLORTERM=truecolor"}, env...)

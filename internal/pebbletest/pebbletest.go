@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/smtptls/smtptls/internal/loopback"
 	"io"
 	"math/big"
 	"net"
@@ -77,10 +78,10 @@ func Start(t testing.TB, o Options) *Server {
 	dir := t.TempDir()
 	s := &Server{Dir: dir, HTTPPort: o.HTTPPort, TLSPort: o.TLSPort}
 	if s.HTTPPort == 0 {
-		s.HTTPPort = FreePort(t)
+		s.HTTPPort = loopback.FreePort(t)
 	}
 	if s.TLSPort == 0 {
-		s.TLSPort = FreePort(t)
+		s.TLSPort = loopback.FreePort(t)
 	}
 	certFile, keyFile, pool := writeListenerCert(t, dir)
 	s.ListenerCAFile = certFile
@@ -88,13 +89,13 @@ func Start(t testing.TB, o Options) *Server {
 
 	dnsPort := freeUDPPort(t)
 	s.DNSAddr = "127.0.0.1:" + strconv.Itoa(dnsPort)
-	challMgmt := "127.0.0.1:" + strconv.Itoa(FreePort(t))
+	challMgmt := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
 	s.ChallURL = "http://" + challMgmt
 	start(t, dir, "challtestsrv", nil, "pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-dns01", s.DNSAddr, "-management", challMgmt)
 
-	listen := "127.0.0.1:" + strconv.Itoa(FreePort(t))
-	s.mgmt = "https://127.0.0.1:" + strconv.Itoa(FreePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
+	s.mgmt = "https://127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  listen,
 		"managementListenAddress":        s.mgmt[len("https://"):],
@@ -226,17 +227,6 @@ func (s *Server) post(t testing.TB, path string, v any) {
 
 // Client is an HTTP client that trusts pebble's listener.
 func (s *Server) Client() *http.Client { return s.client }
-
-// FreePort is a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // freeUDPPort is a port free for both UDP and TCP (challtestsrv binds both).
 func freeUDPPort(t testing.TB) int {

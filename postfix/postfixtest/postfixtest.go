@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/smtptls/smtptls/internal/loopback"
 	"net"
 	"os"
 	"os/exec"
@@ -104,7 +105,7 @@ func Start(t testing.TB, o Options) *Instance {
 	t.Helper()
 	Skip(t)
 	base := privateTempDir(t)
-	i := &Instance{t: t, Base: base, ConfigDir: filepath.Join(base, "etc"), Port: FreePort(t), Log: filepath.Join(base, "maillog")}
+	i := &Instance{t: t, Base: base, ConfigDir: filepath.Join(base, "etc"), Port: loopback.FreePort(t), Log: filepath.Join(base, "maillog")}
 	for _, d := range []string{i.ConfigDir, filepath.Join(base, "queue"), filepath.Join(base, "data")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -280,17 +281,6 @@ func postfixUID(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return uid
-}
-
-// FreePort is a loopback TCP port nobody listens on right now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func sortedKeys(m map[string]string) []string {
