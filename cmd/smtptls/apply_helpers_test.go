@@ -64,17 +64,30 @@ func (a *applyEnv) listen() string { return "127.0.0.1:" + strconv.Itoa(a.port) 
 
 // cmd makes a command of the binary on this env's config dir.
 func (a *applyEnv) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	c := exec.CommandContext(ctx, a.bin, args...)
-	c.Env = append(os.Environ(), "NO_COLOR=1", "SMTPTLS_CONFIG_DIR="+a.dir)
-	return c
+	return binCmd(ctx, a.bin, a.dir, args...)
 }
 
 // run runs the binary to the end and returns its output and exit status.
 func (a *applyEnv) run(args ...string) (stdout, stderr string, code int) {
 	a.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return runBin(a.t, 60*time.Second, a.bin, a.dir, args...)
+}
+
+// binCmd makes a command of the smtptls binary bin on config dir dir,
+// without color.
+func binCmd(ctx context.Context, bin, dir string, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, bin, args...)
+	c.Env = append(os.Environ(), "NO_COLOR=1", "SMTPTLS_CONFIG_DIR="+dir)
+	return c
+}
+
+// runBin runs binCmd to the end, within timeout, and returns its output
+// and exit status.
+func runBin(t testing.TB, timeout time.Duration, bin, dir string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c := a.cmd(ctx, args...)
+	c := binCmd(ctx, bin, dir, args...)
 	var o, e bytes.Buffer
 	c.Stdout, c.Stderr = &o, &e
 	err := c.Run()
@@ -84,7 +97,7 @@ func (a *applyEnv) run(args ...string) (stdout, stderr string, code int) {
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 	default:
-		a.t.Fatalf("run %v: %v", args, err)
+		t.Fatalf("run %v: %v", args, err)
 	}
 	return o.String(), e.String(), code
 }

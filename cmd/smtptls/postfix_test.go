@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -43,28 +42,12 @@ func newPFCmd(t *testing.T, o postfixtest.Options) *pfCmd {
 }
 
 func (c *pfCmd) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	x := exec.CommandContext(ctx, c.bin, args...)
-	x.Env = append(os.Environ(), "NO_COLOR=1", "SMTPTLS_CONFIG_DIR="+c.dir)
-	return x
+	return binCmd(ctx, c.bin, c.dir, args...)
 }
 
 func (c *pfCmd) run(args ...string) (stdout, stderr string, code int) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	x := c.cmd(ctx, args...)
-	var o, e bytes.Buffer
-	x.Stdout, x.Stderr = &o, &e
-	err := x.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		c.t.Fatalf("run %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
+	return runBin(c.t, 2*time.Minute, c.bin, c.dir, args...)
 }
 
 func (c *pfCmd) applyArgs(mode string, p pki) []string {
