@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -93,39 +92,6 @@ func benchSession(addr string, useTLS bool) error {
 	return p.step("QUIT\r\n", "221 ")
 }
 
-// benchProcess runs the listener as a child process (the test binary in
-// serve mode), so its CPU can be told apart from the load generator's.
-func benchProcess(b *testing.B, mode config.Mode, spoolDir string) (addr string, pid int) {
-	b.Helper()
-	f := newFixture(b)
-	s := testSettings(mode)
-	if spoolDir != "" {
-		s.SpoolDir = spoolDir
-	}
-	s.Limits.MaxConnections = 5000
-	s.Limits.MaxConnectionsPerIP = 5000
-	s.Limits.MaxConnectionsPerNetwork = 5000
-	f.writeGen(s, nil)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envServeDir+"="+f.dir)
-	must(b, cmd.Start())
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := QueryState(context.Background(), f.dir)
-		if err == nil && st.Pid == cmd.Process.Pid {
-			return st.Listen, st.Pid
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("listener process did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // pidCPU is the user+system CPU time of process pid.
 func pidCPU(b *testing.B, pid int) time.Duration {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -146,14 +112,12 @@ func selfCPU() time.Duration {
 }
 
 func benchSessions(b *testing.B, mode config.Mode, useTLS bool, spoolDir string) {
-	if spoolDir == "" && benchSpoolRoot != "" {
-		// Durable spool on the same disk as before, kept until the test
-		// binary exits (see benchSpoolRoot).
-		d, err := os.MkdirTemp(benchSpoolRoot, "spool")
-		must(b, err)
-		spoolDir = d
-	}
-	addr, pid := benchProcess(b, mode, spoolDir)
+	addr, pid := benchProcessWith(b, func(s *config.Settings) {
+		s.Mode = mode
+		if spoolDir != "" {
+			s.SpoolDir = spoolDir
+		}
+	})
 	var failed atomic.Int64
 	b.SetParallelism(32) // 32 × GOMAXPROCS concurrent senders, like a busy MX
 	b.ResetTimer()

@@ -19,8 +19,11 @@ import (
 	"github.com/smtptls/smtptls/config"
 )
 
-// benchProcessWith runs a listener process with settings as mutate makes
-// them, its spool durable on the benchmark disk.
+// benchProcessWith runs the listener as a child process (the test binary
+// in serve mode), so its CPU can be told apart from the load generator's,
+// with settings as mutate makes them. Its spool is durable on the
+// benchmark disk and kept until the test binary exits (see benchSpoolRoot)
+// unless mutate names another.
 func benchProcessWith(b *testing.B, mutate func(*config.Settings), env ...string) (addr string, pid int) {
 	b.Helper()
 	f := newFixture(b)
