@@ -202,6 +202,19 @@ func (p *postfixTarget) Prepare(ctx context.Context, cur, next config.Loaded) (P
 	return plan, nil
 }
 
+// servedSettled is what Postfix serves once it serves want, or after
+// postfixSettle: smtpd processes still finishing a session serve the
+// previous certificate until they exit.
+func (p *postfixTarget) servedSettled(ctx context.Context, want string) string {
+	for deadline := time.Now().Add(postfixSettle); ; {
+		got, _ := p.served(ctx)
+		if got == want || time.Now().After(deadline) || ctx.Err() != nil {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // served asks Postfix's smtpd which leaf it serves ("" without TLS).
 func (p *postfixTarget) served(ctx context.Context) (fp string, ok bool) {
 	rep := p.d.Prober.Probe(ctx, VerifyRequest{Target: p.dial(), Roots: x509.NewCertPool(), Timeout: p.d.VerifyTimeout, Now: p.d.Now()})
@@ -300,14 +313,7 @@ func (p *postfixTarget) Restore(ctx context.Context, prev config.Loaded) (string
 	if !known {
 		return fmt.Sprintf("switched back to %s, %s, Postfix reloaded", back, what), true
 	}
-	var got string
-	for deadline := time.Now().Add(postfixSettle); ; {
-		got, _ = p.served(ctx)
-		if got == want || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	got := p.servedSettled(ctx, want)
 	if got != want {
 		return fmt.Sprintf("switched back to %s and %s, but Postfix serves %s instead of %s; run `smtptls status`", back, what, fpOrNoTLS(got), fpOrNoTLS(want)), false
 	}
@@ -403,14 +409,7 @@ func reloadPostfix(ctx context.Context, d Deps, dir string, l config.Loaded, res
 	if l.Settings.Mode.NeedsCertificate() {
 		want = leafFingerprint(l.CertPEM)
 	}
-	var got string
-	for deadline := time.Now().Add(postfixSettle); ; {
-		got, _ = p.served(ctx)
-		if got == want || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	got := p.servedSettled(ctx, want)
 	res.Generation, res.Listen, res.Fingerprint = l.Generation, p.listen.String(), got
 	eff, _ := p.pf.Effective(ctx, postfix.ParamSecurityLevel)
 	res.Mode = string(postfix.ModeOfLevel(eff[postfix.ParamSecurityLevel]))
