@@ -119,23 +119,9 @@ func cmdApply(ctx context.Context, e *env, args []string) int {
 	}
 
 	d := applyDeps(e, "smtptls apply "+strings.Join(args, " "))
-	color := useColor(e.stdout, e.host.Getenv)
-	var progress func(apply.Step)
-	if !*asJSON {
-		progress = progressForDir(applyProgress(e.stdout, color, isTerminal(e.stdout)), dir, e.host)
-	}
-	res := resultForDir(apply.Run(ctx, d, req, progress), dir, e.host)
-	if *asJSON {
-		return writeJSON(e, "apply", res, applyExit(res))
-	}
-	if len(res.Steps) == 0 {
-		// Stopped before any step (lock held, directory unusable): an
-		// environment error, said the way every command says one.
-		fmt.Fprintf(e.stderr, "smtptls apply: %s\n", res.Message)
-		return applyExit(res)
-	}
-	applyWriteResult(e.stdout, res, color)
-	return applyExit(res)
+	return runTransaction(e, "apply", dir, *asJSON, func(progress func(apply.Step)) apply.Result {
+		return apply.Run(ctx, d, req, progress)
+	})
 }
 
 // applyDeps are the real dependencies, with this process's host and clock.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
 	"github.com/smtptls/smtptls/internal/cmdline"
@@ -58,4 +60,29 @@ func progressForDir(p func(apply.Step), dir string, h config.Host) func(apply.St
 		s.Detail = cmdline.ForDir(s.Detail, dir, def)
 		p(s)
 	}
+}
+
+// runTransaction runs one of apply's transactions (apply, set, rollback)
+// for command name and reports it the way each of them does: the steps as
+// they happen and the result on stdout, or one JSON object; an environment
+// error before any step on stderr. Commands in the output carry
+// --config-dir when dir is not the default one.
+func runTransaction(e *env, name, dir string, asJSON bool, run func(progress func(apply.Step)) apply.Result) int {
+	color := useColor(e.stdout, e.host.Getenv)
+	var progress func(apply.Step)
+	if !asJSON {
+		progress = progressForDir(applyProgress(e.stdout, color, isTerminal(e.stdout)), dir, e.host)
+	}
+	res := resultForDir(run(progress), dir, e.host)
+	if asJSON {
+		return writeJSON(e, name, res, applyExit(res))
+	}
+	if len(res.Steps) == 0 {
+		// Stopped before any step (lock held, directory unusable): an
+		// environment error, said the way every command says one.
+		fmt.Fprintf(e.stderr, "smtptls %s: %s\n", name, res.Message)
+		return applyExit(res)
+	}
+	applyWriteResult(e.stdout, res, color)
+	return applyExit(res)
 }

@@ -48,22 +48,9 @@ func cmdRollback(ctx context.Context, e *env, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	color := useColor(e.stdout, e.host.Getenv)
-	var progress func(apply.Step)
-	if !*asJSON {
-		progress = applyProgress(e.stdout, color, isTerminal(e.stdout))
-	}
-	res := apply.RollbackWith(ctx, applyDeps(e, "smtptls rollback "+strings.Join(args, " ")),
-		apply.RollbackRequest{ConfigDir: dir, To: *to, Force: *force, DryRun: *dryRun}, progress)
-	if *asJSON {
-		return writeJSON(e, "rollback", res, applyExit(res))
-	}
-	if len(res.Steps) == 0 {
-		// Stopped before any step (lock held, directory unusable): an
-		// environment error, said the way every command says one.
-		fmt.Fprintf(e.stderr, "smtptls rollback: %s\n", res.Message)
-		return applyExit(res)
-	}
-	applyWriteResult(e.stdout, res, color)
-	return applyExit(res)
+	d := applyDeps(e, "smtptls rollback "+strings.Join(args, " "))
+	req := apply.RollbackRequest{ConfigDir: dir, To: *to, Force: *force, DryRun: *dryRun}
+	return runTransaction(e, "rollback", dir, *asJSON, func(progress func(apply.Step)) apply.Result {
+		return apply.RollbackWith(ctx, d, req, progress)
+	})
 }

@@ -68,19 +68,7 @@ func cmdSet(ctx context.Context, e *env, args []string) int {
 	}
 	req := apply.Request{ConfigDir: dir, Set: set, DryRun: *dryRun}
 	d := applyDeps(e, "smtptls set "+strings.Join(args, " "))
-	color := useColor(e.stdout, e.host.Getenv)
-	var progress func(apply.Step)
-	if !*asJSON {
-		progress = applyProgress(e.stdout, color, isTerminal(e.stdout))
-	}
-	res := apply.Run(ctx, d, req, progress)
-	if *asJSON {
-		return writeJSON(e, "set", res, applyExit(res))
-	}
-	if len(res.Steps) == 0 {
-		fmt.Fprintf(e.stderr, "smtptls set: %s\n", res.Message)
-		return applyExit(res)
-	}
-	applyWriteResult(e.stdout, res, color)
-	return applyExit(res)
+	return runTransaction(e, "set", dir, *asJSON, func(progress func(apply.Step)) apply.Result {
+		return apply.Run(ctx, d, req, progress)
+	})
 }
