@@ -75,7 +75,12 @@ func (h *wireHop) NewSession(*smtp.Conn) (smtp.Session, error) { return &wireSes
 
 type wireSession struct{ h *wireHop }
 
-func (s *wireSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *wireSession) Mail(from string, _ *smtp.MailOptions) error {
+	if strings.HasPrefix(from, "refused@") {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Sender refused here"}
+	}
+	return nil
+}
 func (s *wireSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if strings.HasPrefix(to, "full@") {
 		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full, try later"}

@@ -80,3 +80,39 @@ func TestRelayToPostfix(t *testing.T) {
 		t.Fatalf("message changed on the way to Postfix:\n got %q\nwant after our Received: %q", text, want)
 	}
 }
+
+// Postfix refusing the sender at MAIL (smtpd_delay_reject = no): MAIL went
+// out with the first RCPT, so the sender meets Postfix's refusal, as
+// Postfix phrased it, at that RCPT; Postfix queued nothing, and the next
+// transaction of the session goes through.
+func TestRelayPostfixRefusingTheSenderAtMail(t *testing.T) {
+	pf := postfixtest.Start(t, postfixtest.Options{Main: map[string]string{
+		"smtpd_end_of_data_restrictions": "check_client_access static:HOLD",
+		"smtpd_delay_reject":             "no",
+		"smtpd_sender_restrictions":      "check_sender_access inline:{ { refused@example.org = 553 5.7.1 Not from this sender } }",
+	}})
+	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+pf.Addr(), nil)
+	c := dial(t, srv.Addr().String())
+	c.reply()
+	c.expect("EHLO client.example", "250-")
+	c.expect("MAIL FROM:<refused@example.org>", "250 ")
+	const want = "553 5.7.1 <refused@example.org>: Sender address rejected: Not from this sender"
+	for _, rcpt := range []string{"b@example.test", "c@example.test"} {
+		if r := c.cmd("RCPT TO:<" + rcpt + ">"); r != want {
+			t.Fatalf("RCPT TO:<%s> after Postfix refused the sender: %q, want %q", rcpt, r, want)
+		}
+	}
+	c.expect("RSET", "250 ")
+	r := sendMessage(t, c, "a@example.org", []string{"b@example.test"}, "Subject: ok\r\n\r\nok\r\n")
+	if !strings.HasPrefix(r, "250 2.0.0 Ok: queued as ") {
+		t.Fatalf("transaction after the refused one: %q", r)
+	}
+	c.expect("QUIT", "221 ")
+	log := pf.MailLog()
+	if !strings.Contains(log, "reject: MAIL from ") || !strings.Contains(log, "<refused@example.org>: Sender address rejected") {
+		t.Fatalf("Postfix's log does not show the refusal of the sender:\n%s", log)
+	}
+	if n := strings.Count(log, "HOLD"); n != 1 {
+		t.Fatalf("Postfix held %d messages, want 1:\n%s", n, log)
+	}
+}

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -42,6 +43,9 @@ type outbound struct {
 	raw net.Conn
 	w   net.Conn             // what the client writes to (TLS or not)
 	tls *tls.ConnectionState // nil: plaintext
+	// pipe holds MAIL back to send it with the first RCPT; nil when the
+	// next hop does not offer PIPELINING.
+	pipe *pipeConn
 }
 
 // quit sends QUIT and closes without waiting for the 221, like Postfix's
@@ -127,12 +131,18 @@ func (r *Relay) connectTLS(ctx context.Context, wantTLS bool) (*outbound, error)
 			return nil, &setupError{errUnreachable, fmt.Sprintf("%s over TLS at %s: %v", r.helloVerb(), h.Address, err)}
 		}
 	}
-	c := r.newClient(&helloConn{Conn: conn, rbuf: []byte("220 next hop\r\n"), hello: rawReply(250, ext), verb: r.helloVerb()})
+	var cc net.Conn = &helloConn{Conn: conn, rbuf: []byte("220 next hop\r\n"), hello: rawReply(250, ext), verb: r.helloVerb()}
+	var pipe *pipeConn
+	if hasExtension(ext, "PIPELINING") {
+		pipe = newPipeConn(cc)
+		cc = pipe
+	}
+	c := r.newClient(cc)
 	if err := c.Hello(r.o.LocalName); err != nil {
 		return nil, &setupError{errUnreachable, fmt.Sprintf("replayed %s: %v", r.helloVerb(), err)}
 	}
 	ok = true
-	return &outbound{c: c, raw: raw, w: conn, tls: st}, nil
+	return &outbound{c: c, raw: raw, w: conn, tls: st, pipe: pipe}, nil
 }
 
 func (r *Relay) newClient(c net.Conn) *smtp.Client {
@@ -229,4 +239,98 @@ func rawReply(code int, msg string) []byte {
 		fmt.Fprintf(&b, "%d%s%s\r\n", code, sep, l)
 	}
 	return b.Bytes()
+}
+
+// pipeConn sits between go-smtp's client and the next hop when the next
+// hop offers PIPELINING (RFC 2920), so that MAIL leaves in one write with
+// the first RCPT: the sender's MAIL and RCPT cost the next hop one round
+// trip, not two. go-smtp's client sends one command at a time, so MAIL is
+// held: while hold is set its line is kept instead of written and go-smtp
+// reads a 250 made up here; the next write sends it first, and the next
+// read takes the next hop's reply to it off the stream before go-smtp
+// reads the reply to RCPT. The reply to MAIL is kept for the session
+// (mailReply): a refusal is the reply the sender gets at RCPT, as Postfix
+// (smtpd_delay_reject) gives its own sender refusals.
+type pipeConn struct {
+	net.Conn
+	br *bufio.Reader // the next hop's bytes; go-smtp reads through it
+
+	hold      bool   // capture the next write (MAIL) instead of sending it
+	held      []byte // the MAIL line not yet sent
+	rbuf      []byte // the made-up reply go-smtp reads for a held MAIL
+	inFlight  bool   // MAIL went out: its reply is the next on the stream
+	mailErr   *smtp.SMTPError
+	mailFound bool // the reply to MAIL has been read (mailErr nil: 250)
+}
+
+// heldOK is what go-smtp reads for a MAIL held back.
+var heldOK = []byte("250 2.0.0 Held to go with RCPT\r\n")
+
+func newPipeConn(c net.Conn) *pipeConn {
+	return &pipeConn{Conn: c, br: bufio.NewReaderSize(c, 1024)}
+}
+
+// holdMail arms the capture of the next command, MAIL, and forgets the
+// outcome of any earlier one.
+func (p *pipeConn) holdMail() {
+	p.hold, p.held, p.rbuf, p.inFlight, p.mailErr, p.mailFound = true, nil, nil, false, nil, false
+}
+
+// dropHeldOnError undoes holdMail when go-smtp refused MAIL before
+// writing it (a parameter the next hop lacks).
+func (p *pipeConn) dropHeldOnError() {
+	if p.hold {
+		p.dropHeld()
+	}
+}
+
+// mailHeld reports whether a MAIL is still waiting for a RCPT to go with.
+func (p *pipeConn) mailHeld() bool { return p.held != nil }
+
+// dropHeld forgets a MAIL never sent (the sender reset or left before any
+// RCPT): the next hop never saw a transaction, there is nothing to RSET.
+func (p *pipeConn) dropHeld() { p.hold, p.held, p.rbuf = false, nil, nil }
+
+// mailOutcome is the next hop's reply to the MAIL sent with the last
+// RCPT: found false while none has been read.
+func (p *pipeConn) mailOutcome() (found bool, refusal *smtp.SMTPError) {
+	return p.mailFound, p.mailErr
+}
+
+func (p *pipeConn) Write(b []byte) (int, error) {
+	if p.hold {
+		p.hold = false
+		p.held = append([]byte(nil), b...)
+		p.rbuf = heldOK
+		return len(b), nil
+	}
+	if p.held != nil {
+		buf := append(p.held, b...)
+		p.held, p.inFlight = nil, true
+		if _, err := p.Conn.Write(buf); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return p.Conn.Write(b)
+}
+
+func (p *pipeConn) Read(b []byte) (int, error) {
+	if len(p.rbuf) > 0 {
+		n := copy(b, p.rbuf)
+		p.rbuf = p.rbuf[n:]
+		return n, nil
+	}
+	if p.inFlight {
+		p.inFlight = false
+		code, msg, err := textproto.NewReader(p.br).ReadResponse(0)
+		if err != nil {
+			return 0, err
+		}
+		p.mailFound = true
+		if code/100 != 2 {
+			p.mailErr = replyError(code, msg)
+		}
+	}
+	return p.br.Read(b)
 }

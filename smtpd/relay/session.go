@@ -22,6 +22,11 @@ import (
 var errLMTPOneRecipient = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
 	Message: "Too many recipients: one per message here, send the others in a new transaction"}
 
+// errTooBigForNextHop answers a MAIL whose SIZE is over the limit the next
+// hop announced in its EHLO reply.
+var errTooBigForNextHop = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+	Message: "Message size exceeds the limit of the next hop"}
+
 // Session is the outbound half of one inbound SMTP session. It has the
 // shape of go-smtp's Session (Mail, Rcpt, Data, Reset, Logout).
 type Session struct {
@@ -32,8 +37,15 @@ type Session struct {
 	r    *Relay
 	peer string // the sender's address, for log lines
 	out  *outbound
-	inTx bool // MAIL accepted by the next hop, transaction not ended
+	inTx bool // MAIL given to the next hop (or held), transaction not ended
 	rcpt int  // recipients the next hop accepted in this transaction
+	// mailErr is the next hop's refusal of a MAIL sent with a RCPT.
+	mailErr *smtp.SMTPError
+	// from, mailOpts and retry let a MAIL held for PIPELINING be sent
+	// again on a new session when the idle one turns out closed at RCPT.
+	from     string
+	mailOpts *smtp.MailOptions
+	retry    bool
 	// pending delivers the session Prepare started, if any.
 	pending chan dialResult
 }
@@ -67,7 +79,9 @@ func (s *Session) Prepare() {
 func (r *Relay) NewSession(peer string) *Session { return &Session{r: r, peer: peer} }
 
 // Mail opens the session to the next hop if none is open and forwards
-// MAIL with the parameters the next hop supports.
+// MAIL with the parameters the next hop supports. With PIPELINING, MAIL
+// waits to go out with the first RCPT (see pipeConn): the sender gets 250
+// now, and the next hop's refusal of MAIL, if any, at RCPT.
 func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -86,8 +100,14 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 		}
 		fresh = true
 	}
-	mo := mailOptions(opts)
-	err := s.out.c.Mail(from, mo)
+	if max, ok := s.out.c.MaxMessageSize(); ok && max > 0 && opts != nil && opts.Size > int64(max) {
+		// Said here, at MAIL, rather than by the next hop at RCPT, where
+		// RFC 5321 4.5.3.1.10 has senders take a 552 for a 452 and retry
+		// for days what will never fit.
+		s.count(errTooBigForNextHop)
+		return errTooBigForNextHop
+	}
+	err := s.mail(from, opts)
 	if err != nil && !fresh && !isReply(err) {
 		// An idle session the next hop has meanwhile closed: once more on
 		// a new one.
@@ -95,13 +115,23 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 		if err := s.open(); err != nil {
 			return err
 		}
-		err = s.out.c.Mail(from, mo)
+		err = s.mail(from, opts)
 	}
 	if err != nil {
 		return s.failed("MAIL", err)
 	}
-	s.inTx, s.rcpt = true, 0
+	s.inTx, s.rcpt, s.mailErr = true, 0, nil
+	s.from, s.mailOpts, s.retry = from, opts, !fresh
 	return nil
+}
+
+// mail sends MAIL, or holds it to go with the first RCPT.
+func (s *Session) mail(from string, opts *smtp.MailOptions) error {
+	if p := s.out.pipe; p != nil {
+		p.holdMail()
+		defer p.dropHeldOnError()
+	}
+	return s.out.c.Mail(from, mailOptions(opts))
 }
 
 // Rcpt forwards one recipient; the next hop's refusal is the sender's reply.
@@ -111,14 +141,51 @@ func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if s.out == nil || !s.inTx {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Bad sequence of commands: MAIL first"}
 	}
+	if s.mailErr != nil {
+		// The next hop refused MAIL: every recipient gets its reply.
+		return s.mailErr
+	}
 	if s.r.t.NextHop.LMTP && s.rcpt >= 1 {
 		return errLMTPOneRecipient
 	}
-	if err := s.out.c.Rcpt(to, rcptOptions(opts)); err != nil {
+	withMail := s.out.pipe != nil && s.out.pipe.mailHeld()
+	err := s.rcptOut(to, opts)
+	if err != nil && withMail && s.retry && !isReply(err) {
+		// MAIL went out with this RCPT on a session that idled: the next
+		// hop may have closed it meanwhile, as at MAIL without PIPELINING.
+		s.retry = false
+		s.drop()
+		if err = s.open(); err != nil {
+			return err
+		}
+		if err = s.mail(s.from, s.mailOpts); err == nil {
+			s.inTx = true
+			err = s.rcptOut(to, opts)
+		}
+	}
+	if err != nil {
 		return s.failed("RCPT", err)
 	}
 	s.rcpt++
 	return nil
+}
+
+// rcptOut sends RCPT (with a held MAIL before it) and returns the next
+// hop's refusal of MAIL, if it refused MAIL, before that of RCPT.
+func (s *Session) rcptOut(to string, opts *smtp.RcptOptions) error {
+	err := s.out.c.Rcpt(to, rcptOptions(opts))
+	if s.out.pipe == nil {
+		return err
+	}
+	if found, refusal := s.out.pipe.mailOutcome(); found && refusal != nil {
+		if refusal.Code != 421 {
+			// The transaction is over at the next hop; the sender's
+			// goes on until its RSET or next MAIL, each RCPT refused.
+			s.mailErr = refusal
+		}
+		return refusal
+	}
+	return err
 }
 
 // bufs recycles the copy buffers of DATA (32 KB a message).
@@ -202,13 +269,16 @@ func (s *Session) Reset() {
 }
 
 func (s *Session) reset() {
-	if s.out != nil && s.inTx {
+	if s.out != nil && s.out.pipe != nil && s.out.pipe.mailHeld() {
+		// The next hop never saw this MAIL.
+		s.out.pipe.dropHeld()
+	} else if s.out != nil && s.inTx && s.mailErr == nil {
 		if err := s.out.c.Reset(); err != nil {
 			s.r.o.Log.Warn("relay: RSET to the next hop failed; closing that session", "peer", s.peer, "err", err)
 			s.drop()
 		}
 	}
-	s.inTx, s.rcpt = false, 0
+	s.inTx, s.rcpt, s.mailErr = false, 0, nil
 }
 
 // Logout ends the outbound session with QUIT, as the sender ended its own.
@@ -267,7 +337,7 @@ func (s *Session) drop() {
 		s.out.close()
 		s.out = nil
 	}
-	s.inTx, s.rcpt = false, 0
+	s.inTx, s.rcpt, s.mailErr = false, 0, nil
 }
 
 // failed turns an error of the next hop at step into the sender's reply:
@@ -317,14 +387,20 @@ func isReply(err error) bool {
 
 // okReply turns the text of the next hop's 250 ("2.0.0 Ok: queued as X")
 // into the reply the sender gets, enhanced code and all.
-func okReply(text string) *smtp.SMTPError {
-	r := &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: text}
-	code, rest, ok := strings.Cut(text, " ")
+func okReply(text string) *smtp.SMTPError { return replyError(250, text) }
+
+// replyError turns a reply of the next hop, as textproto reads it (lines
+// joined by "\n"), into the reply the sender gets: the enhanced code taken
+// off the text when it has one of the reply's class, and said once.
+func replyError(code int, text string) *smtp.SMTPError {
+	// No enhanced code of its own: go-smtp's server says X.0.0.
+	r := &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: text}
+	enhanced, rest, ok := strings.Cut(text, " ")
 	if !ok {
 		return r
 	}
-	parts := strings.Split(code, ".")
-	if len(parts) != 3 || parts[0] != "2" {
+	parts := strings.Split(enhanced, ".")
+	if len(parts) != 3 || parts[0] != strconv.Itoa(code/100) {
 		return r
 	}
 	var enh smtp.EnhancedCode
@@ -335,7 +411,7 @@ func okReply(text string) *smtp.SMTPError {
 		}
 		enh[i] = n
 	}
-	r.EnhancedCode, r.Message = enh, strings.ReplaceAll(rest, "\n"+code+" ", "\n")
+	r.EnhancedCode, r.Message = enh, strings.ReplaceAll(rest, "\n"+enhanced+" ", "\n")
 	if r.Message == "" {
 		r.Message = "Ok"
 	}
