@@ -78,7 +78,10 @@ func (r *Relay) connect(ctx context.Context) (*outbound, error) {
 
 func (r *Relay) connectTLS(ctx context.Context, wantTLS bool) (*outbound, error) {
 	h := r.t.NextHop
-	d := net.Dialer{Timeout: r.o.DialTimeout}
+	// No TCP keep-alive: a session lives for one inbound session, each
+	// wait bounded by a timeout, and the four setsockopt calls per
+	// connection are a cost the relay pays on every message.
+	d := net.Dialer{Timeout: r.o.DialTimeout, KeepAlive: -1}
 	raw, err := d.DialContext(ctx, h.Network, h.Address)
 	if err != nil {
 		return nil, &setupError{errUnreachable, fmt.Sprintf("connect to %s: %v", h.Address, err)}
