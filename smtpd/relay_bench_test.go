@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/postfix/postfixtest"
 )
 
 // benchProcessWith runs the listener as a child process (the test binary
@@ -25,6 +30,12 @@ import (
 // benchmark disk and kept until the test binary exits (see benchSpoolRoot)
 // unless mutate names another.
 func benchProcessWith(b *testing.B, mutate func(*config.Settings), env ...string) (addr string, pid int) {
+	return benchProcessOn(b, -1, mutate, env...)
+}
+
+// benchProcessOn is benchProcessWith with the process held to one CPU
+// (taskset; its Go runtime then runs one P), or to none when cpu < 0.
+func benchProcessOn(b *testing.B, cpu int, mutate func(*config.Settings), env ...string) (addr string, pid int) {
 	b.Helper()
 	f := newFixture(b)
 	s := testSettings(config.ModeDisabled)
@@ -39,6 +50,9 @@ func benchProcessWith(b *testing.B, mutate func(*config.Settings), env ...string
 	mutate(&s)
 	f.writeGen(s, nil)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if cpu >= 0 {
+		cmd = exec.Command("taskset", "-c", strconv.Itoa(cpu), os.Args[0], "-test.run=^$")
+	}
 	cmd.Env = append(append(os.Environ(), envServeDir+"="+f.dir), env...)
 	must(b, cmd.Start())
 	b.Cleanup(func() {
@@ -58,20 +72,27 @@ func benchProcessWith(b *testing.B, mutate func(*config.Settings), env ...string
 	}
 }
 
+// relayFront starts a relaying listener in front of nextHop (an address),
+// on cpu as benchProcessOn takes it.
+func relayFront(b *testing.B, cpu int, nextHop string) (addr string, pid int) {
+	b.Helper()
+	var env []string
+	if p := os.Getenv("RELAY_BENCH_FRONT_CPUPROFILE"); p != "" {
+		env = append(env, "SMTPD_TEST_CPUPROFILE="+p) // the relaying listener's CPU profile
+	}
+	return benchProcessOn(b, cpu, func(s *config.Settings) {
+		s.Delivery = config.DeliveryRelay
+		s.AcceptDomains = []string{"example.test"}
+		s.Relay.NextHop = "smtp://" + nextHop
+	}, env...)
+}
+
 // relayPair starts a next hop (maildir, durable) and a relaying listener
 // in front of it, each its own process.
 func relayPair(b *testing.B) (direct, relayed string, hopPid, frontPid int) {
 	b.Helper()
 	hop, hopPid := benchProcessWith(b, func(*config.Settings) {})
-	var env []string
-	if p := os.Getenv("RELAY_BENCH_FRONT_CPUPROFILE"); p != "" {
-		env = append(env, "SMTPD_TEST_CPUPROFILE="+p) // the relaying listener's CPU profile
-	}
-	front, frontPid := benchProcessWith(b, func(s *config.Settings) {
-		s.Delivery = config.DeliveryRelay
-		s.AcceptDomains = []string{"example.test"}
-		s.Relay.NextHop = "smtp://" + hop
-	}, env...)
+	front, frontPid := relayFront(b, -1, hop)
 	return hop, front, hopPid, frontPid
 }
 
@@ -100,36 +121,174 @@ func sessionsPerSecond(b *testing.B, addr string, n int) float64 {
 }
 
 // Sessions per second through the relay against the same next hop
-// directly, in the same run: each iteration is one session each way, the
-// two runs alternating in blocks so drift hits both.
+// directly, in the same run, with two next hops: an smtptls listener
+// (maildir on the benchmark disk) and a private Postfix. Where the CPUs
+// are decides the figure more than anything the relay does, so each runs
+// two ways:
+//
+//   - relay-own-core: the relay has one CPU to itself, as it has the
+//     gateway machine to itself in a deployment; the next hop and the load
+//     generator share the other, standing in for the mail server and the
+//     senders, which have machines of their own too. Both runs go through
+//     that second CPU alike, so the ratio says what the relay costs the
+//     mail flow: nothing while it keeps up, less than 1 when it cannot.
+//   - shared-cores: load generator, relay and next hop share every CPU.
+//     The relay's CPU is then taken from the next hop's, so the ratio is
+//     about (generator + hop) / (generator + hop + relay) whatever the
+//     relay does; kept as the worst case.
 func BenchmarkRelaySessionsVsDirect(b *testing.B) {
-	direct, relayed, hopPid, frontPid := relayPair(b)
+	smtptlsHop := func(b *testing.B, cpu int) (addr string, cpuTime func() time.Duration) {
+		addr, pid := benchProcessOn(b, cpu, func(*config.Settings) {})
+		return addr, func() time.Duration { return pidCPU(b, pid) }
+	}
+	postfixHop := func(b *testing.B, cpu int) (addr string, cpuTime func() time.Duration) {
+		pf := postfixtest.Start(b, postfixtest.Options{Main: map[string]string{
+			// Queued and held: no delivery attempts to example.test
+			// compete for the CPUs while the run goes on.
+			"smtpd_end_of_data_restrictions": "check_client_access static:HOLD",
+			"smtpd_recipient_restrictions":   "permit_mynetworks, reject",
+		}})
+		pids := func() []int { return postfixtest.Pids(pf.ConfigDir) }
+		if cpu >= 0 {
+			// The master forks every later process with its own mask.
+			pinTasks(b, pids, cpuSet(cpu))
+		}
+		return pf.Addr(), func() time.Duration { return treeCPU(b, pids()) }
+	}
+	for _, hop := range []struct {
+		name  string
+		start func(b *testing.B, cpu int) (string, func() time.Duration)
+	}{{"smtptls-hop", smtptlsHop}, {"postfix-hop", postfixHop}} {
+		b.Run(hop.name+"/relay-own-core", func(b *testing.B) {
+			cpus := allowedCPUs(b)
+			if len(cpus) < 2 {
+				b.Skipf("needs two CPUs to give the relay one of its own; this process may use %v", cpus)
+			}
+			if _, err := exec.LookPath("taskset"); err != nil {
+				b.Skip("taskset (util-linux) not installed")
+			}
+			addr, hopCPU := hop.start(b, cpus[1])
+			front, frontPid := relayFront(b, cpus[0], addr)
+			pinTasks(b, func() []int { return []int{os.Getpid()} }, cpuSet(cpus[1]))
+			prev := runtime.GOMAXPROCS(1)
+			b.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+			compareRelay(b, addr, front, hopCPU, frontPid)
+		})
+		b.Run(hop.name+"/shared-cores", func(b *testing.B) {
+			addr, hopCPU := hop.start(b, -1)
+			front, frontPid := relayFront(b, -1, addr)
+			compareRelay(b, addr, front, hopCPU, frontPid)
+		})
+	}
+}
+
+// compareRelay runs b.N sessions each way, directly to the next hop and
+// through the relay, alternating in blocks so drift hits both, and reports
+// both rates and where the CPU went.
+func compareRelay(b *testing.B, direct, relayed string, hopCPU func() time.Duration, frontPid int) {
 	_ = sessionsPerSecond(b, direct, 64) // warm both up
 	_ = sessionsPerSecond(b, relayed, 64)
 	b.ResetTimer()
 	var dTime, rTime float64
-	var dCPU, rCPU, frontCPU, hopCPU time.Duration
+	var dHop, dGen, rHop, rGen, rFront time.Duration
 	const block = 200
 	for done := 0; done < b.N; done += block {
 		n := min(block, b.N-done)
-		h0, s0 := pidCPU(b, hopPid), selfCPU()
+		h0, s0 := hopCPU(), selfCPU()
 		dTime += float64(n) / sessionsPerSecond(b, direct, n)
-		h1, s1, f1 := pidCPU(b, hopPid), selfCPU(), pidCPU(b, frontPid)
+		h1, s1, f1 := hopCPU(), selfCPU(), pidCPU(b, frontPid)
 		rTime += float64(n) / sessionsPerSecond(b, relayed, n)
-		dCPU += h1 - h0 + s1 - s0
-		hopCPU += h1 - h0
-		rCPU += pidCPU(b, hopPid) - h1 + selfCPU() - s1
-		frontCPU += pidCPU(b, frontPid) - f1
+		h2, s2, f2 := hopCPU(), selfCPU(), pidCPU(b, frontPid)
+		dHop, dGen = dHop+h1-h0, dGen+s1-s0
+		rHop, rGen, rFront = rHop+h2-h1, rGen+s2-s1, rFront+f2-f1
 	}
 	b.ReportMetric(float64(b.N)/dTime, "direct-sessions/s")
 	b.ReportMetric(float64(b.N)/rTime, "relay-sessions/s")
 	b.ReportMetric(dTime/rTime, "relay/direct")
-	// Where the two cores go: next hop + load generator per session, and
-	// what the relaying listener adds on top.
-	b.ReportMetric(float64(dCPU.Microseconds())/float64(b.N), "direct-cpu-µs/session")
-	b.ReportMetric(float64((rCPU+frontCPU).Microseconds())/float64(b.N), "relay-cpu-µs/session")
-	b.ReportMetric(float64(frontCPU.Microseconds())/float64(b.N), "relay-listener-cpu-µs/session")
-	b.ReportMetric(float64(hopCPU.Microseconds())/float64(b.N), "next-hop-cpu-µs/session")
+	// Where the CPUs go, per session: the next hop's and the load
+	// generator's each way, and the relaying listener's.
+	perSession := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
+	b.ReportMetric(perSession(rFront), "relay-listener-cpu-µs/session")
+	b.ReportMetric(perSession(dHop), "next-hop-cpu-µs/session")
+	b.ReportMetric(perSession(rHop), "next-hop-via-relay-cpu-µs/session")
+	b.ReportMetric(perSession(dGen), "generator-cpu-µs/session")
+	b.ReportMetric(perSession(rGen), "generator-via-relay-cpu-µs/session")
+}
+
+// treeCPU is the CPU time of the processes pids and of the children they
+// have waited for: all of a Postfix instance, through its master.
+func treeCPU(b *testing.B, pids []int) time.Duration {
+	var ticks int64
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone since it was listed
+		}
+		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+		// utime, stime, cutime, cstime: fields 14 to 17 of stat.
+		for _, v := range f[11:15] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// allowedCPUs lists the CPUs this process may run on.
+func allowedCPUs(b *testing.B) []int {
+	var set unix.CPUSet
+	must(b, unix.SchedGetaffinity(0, &set))
+	var cpus []int
+	for i := 0; len(cpus) < set.Count(); i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus
+}
+
+func cpuSet(cpu int) *unix.CPUSet {
+	var s unix.CPUSet
+	s.Set(cpu)
+	return &s
+}
+
+// pinTasks holds every thread of the processes pids lists to set until
+// the benchmark ends, when they get back the mask they had. A new thread
+// or child inherits the mask of the one that starts it, so passes go on
+// until one finds nothing left to move.
+func pinTasks(b *testing.B, pids func() []int, set *unix.CPUSet) {
+	orig := map[int]unix.CPUSet{}
+	for moved := true; moved; {
+		moved = false
+		for _, pid := range pids() {
+			tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			for _, t := range tasks {
+				tid, _ := strconv.Atoi(t.Name())
+				var cur unix.CPUSet
+				if unix.SchedGetaffinity(tid, &cur) != nil || cur == *set {
+					continue // gone, or already there
+				}
+				if err := unix.SchedSetaffinity(tid, set); err == nil {
+					orig[tid], moved = cur, true
+				}
+			}
+		}
+	}
+	b.Cleanup(func() {
+		for tid, m := range orig {
+			_ = unix.SchedSetaffinity(tid, &m)
+		}
+		// Threads started meanwhile inherited set: give this process's
+		// all of the mask its first thread had.
+		if m, ok := orig[os.Getpid()]; ok {
+			tasks, _ := os.ReadDir("/proc/self/task")
+			for _, t := range tasks {
+				tid, _ := strconv.Atoi(t.Name())
+				_ = unix.SchedSetaffinity(tid, &m)
+			}
+		}
+	})
 }
 
 // txPeer is an open session that sends one message per call.
