@@ -177,6 +177,16 @@ func dial(t testing.TB, addr string) *client {
 	return &client{t: t, c: c, r: bufio.NewReader(c)}
 }
 
+// greet dials addr, reads the greeting and says EHLO client.example: a
+// session ready for MAIL (or STARTTLS).
+func greet(t testing.TB, addr string) *client {
+	t.Helper()
+	c := dial(t, addr)
+	c.reply()
+	c.expect("EHLO client.example", "250-")
+	return c
+}
+
 // reply reads one whole (possibly multi-line) reply.
 func (c *client) reply() string {
 	c.t.Helper()

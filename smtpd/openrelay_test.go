@@ -93,9 +93,7 @@ func TestAcceptDomainsPostmasterAndCase(t *testing.T) {
 	s.AcceptDomains = []string{"example.test"}
 	f.writeGen(s, nil)
 	srv, _ := startServer(t, f)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	for rcpt, want := range map[string]string{
 		"PostMaster@" + testHost:       "250 ",

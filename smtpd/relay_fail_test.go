@@ -19,9 +19,7 @@ import (
 func TestRelaySenderVanishesMidData(t *testing.T) {
 	h := startHop(t, config.ModeDisabled, nil)
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	c.expect("RCPT TO:<b@example.test>", "250 ")
 	c.expect("DATA", "354 ")
@@ -29,9 +27,7 @@ func TestRelaySenderVanishesMidData(t *testing.T) {
 	c.close()
 	// A second sender completes a message, so the first has surely been
 	// dealt with by the time it is stored.
-	c2 := dial(t, srv.Addr().String())
-	c2.reply()
-	c2.expect("EHLO client.example", "250-")
+	c2 := greet(t, srv.Addr().String())
 	if queuedAs.FindStringSubmatch(sendMessage(t, c2, "a@example.org", []string{"b@example.test"}, "Subject: whole\r\n\r\nx\r\n")) == nil {
 		t.Fatal("second message not relayed")
 	}
@@ -48,9 +44,7 @@ func TestRelaySenderVanishesMidData(t *testing.T) {
 func TestRelayBareLFRefusedNothingForwarded(t *testing.T) {
 	h := startHop(t, config.ModeDisabled, nil)
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	c.expect("RCPT TO:<b@example.test>", "250 ")
 	c.expect("DATA", "354 ")
@@ -107,9 +101,7 @@ func TestRelayNextHopSilentGets451(t *testing.T) {
 	srv, lb, _ := startFront(t, config.ModeDisabled, "smtp://"+addr, func(s *config.Settings) {
 		s.Limits.CommandTimeout = config.Duration{Duration: time.Second}
 	})
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	if r := c.cmd("MAIL FROM:<a@example.org>"); r != "451 4.4.1 Next hop not reachable, try again later" {
 		t.Fatalf("MAIL with a silent next hop: %q", r)
 	}
@@ -123,9 +115,7 @@ func TestRelayNextHopSlowFinalReplyGets451(t *testing.T) {
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, func(s *config.Settings) {
 		s.Limits.DataTimeout = config.Duration{Duration: time.Second}
 	})
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	c.expect("RCPT TO:<b@example.test>", "250 ")
 	c.expect("DATA", "354 ")
@@ -171,9 +161,7 @@ func TestRelayCheck(t *testing.T) {
 func TestRelayBDAT(t *testing.T) {
 	h := startHop(t, config.ModeDisabled, nil)
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	c.expect("RCPT TO:<b@example.test>", "250 ")
 	c.send("BDAT 22\r\nSubject: dropped\r\n\r\nab")

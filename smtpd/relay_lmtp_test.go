@@ -153,9 +153,7 @@ func waitCommands(t *testing.T, h *wireHop, want []string) {
 func TestRelayLMTPOneRecipientPerTransaction(t *testing.T) {
 	h := startWireHop(t, "unix", true)
 	srv, _, _ := startFront(t, config.ModeDisabled, "lmtp+unix://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org> SIZE=31", "250 ")
 	c.expect("RCPT TO:<b@example.test>", "250 ")
 	if r := c.cmd("RCPT TO:<c@example.test>"); !strings.HasPrefix(r, "452 4.5.3 ") {
@@ -192,9 +190,7 @@ func TestRelayLMTPOneRecipientPerTransaction(t *testing.T) {
 func TestRelayPassesDataRefusalAndReusesSession(t *testing.T) {
 	h := startWireHop(t, "tcp", false)
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	c.expect("RCPT TO:<b@example.test>", "250 ")
 	c.expect("DATA", "354 ")

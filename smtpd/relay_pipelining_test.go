@@ -164,9 +164,7 @@ func TestRelaySendsMailWithFirstRcpt(t *testing.T) {
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, func(s *config.Settings) {
 		s.Limits.CommandTimeout = config.Duration{Duration: 2 * time.Second}
 	})
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	if r := c.cmd("MAIL FROM:<a@example.org>"); r != "250 2.0.0 Roger, accepting mail from <a@example.org>" {
 		t.Fatalf("MAIL: %q", r)
 	}
@@ -194,9 +192,7 @@ func TestRelaySendsMailWithFirstRcpt(t *testing.T) {
 func TestRelayNextHopRefusalOfMailReachesTheSenderAtRcpt(t *testing.T) {
 	h := startWireHop(t, "tcp", false)
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<refused@example.org>", "250 ")
 	const refusal = "553 5.7.1 Sender refused here"
 	for _, rcpt := range []string{"b@example.test", "c@example.test"} {
@@ -232,9 +228,7 @@ func TestRelayNextHopRefusalOfMailReachesTheSenderAtRcpt(t *testing.T) {
 func TestRelayHeldMailRetriesOnANewSessionWhenTheIdleOneClosed(t *testing.T) {
 	h := startScriptHop(t, scriptOpts{hangUpAfterFirstMessage: true})
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	for i := range 3 {
 		if r := sendMessage(t, c, "a@example.org", []string{"b@example.test"}, fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)); r != "250 2.0.0 Ok: queued as SCRIPT" {
 			t.Fatalf("message %d: %q", i, r)
@@ -254,9 +248,7 @@ func TestRelayHeldMailRetriesOnANewSessionWhenTheIdleOneClosed(t *testing.T) {
 func TestRelayMailWaitsForItsReplyWithoutPipelining(t *testing.T) {
 	h := startScriptHop(t, scriptOpts{noPipelining: true})
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	if r := c.cmd("MAIL FROM:<refused@example.org>"); r != scriptRefusal {
 		t.Fatalf("MAIL refused by a next hop without PIPELINING: %q, want %q", r, scriptRefusal)
 	}
@@ -271,9 +263,7 @@ func TestRelayMailWaitsForItsReplyWithoutPipelining(t *testing.T) {
 func TestRelayRefusesAtMailWhatTheNextHopCannotTake(t *testing.T) {
 	h := startWireHop(t, "tcp", false, func(s *smtp.Server) { s.MaxMessageBytes = 1000 })
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	if r := c.cmd("MAIL FROM:<a@example.org> SIZE=5000"); r != "552 5.3.4 Message size exceeds the limit of the next hop" {
 		t.Fatalf("MAIL with a SIZE the next hop cannot take: %q", r)
 	}

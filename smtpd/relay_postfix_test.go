@@ -39,9 +39,7 @@ func TestRelayToPostfix(t *testing.T) {
 		"smtpd_recipient_restrictions":   "check_recipient_access inline:{ { nobody@example.test = 550 5.1.1 No such user here } }, permit_mynetworks, reject",
 	}})
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+pf.Addr(), nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	if r := c.cmd("RCPT TO:<nobody@example.test>"); r != "550 5.1.1 <nobody@example.test>: Recipient address rejected: No such user here" {
 		t.Fatalf("Postfix's refusal as the sender sees it: %q", r)
@@ -92,9 +90,7 @@ func TestRelayPostfixRefusingTheSenderAtMail(t *testing.T) {
 		"smtpd_sender_restrictions":      "check_sender_access inline:{ { refused@example.org = 553 5.7.1 Not from this sender } }",
 	}})
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+pf.Addr(), nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<refused@example.org>", "250 ")
 	const want = "553 5.7.1 <refused@example.org>: Sender address rejected: Not from this sender"
 	for _, rcpt := range []string{"b@example.test", "c@example.test"} {

@@ -114,9 +114,7 @@ func TestRelayDeliversByteIdentical(t *testing.T) {
 		".one leading dot\r\n..two leading dots\r\n.\r\n" + // a lone dot line, stuffed on the wire
 		"8-bit: caf\xc3\xa9 \xff\x80\x00 end\r\n" +
 		"trailing spaces   \r\n\r\n\r\nlast line\r\n"
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	reply := sendMessage(t, c, "a@example.org", []string{"b@example.test"}, msg)
 	m := queuedAs.FindStringSubmatch(reply)
 	if m == nil {
@@ -158,9 +156,7 @@ func TestRelayStreamsLargeMessage(t *testing.T) {
 		body.WriteString(line)
 	}
 	msg := body.String()
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect(fmt.Sprintf("MAIL FROM:<a@example.org> SIZE=%d", len(msg)), "250 ")
 	c.expect("RCPT TO:<b@example.test>", "250 ")
 	c.expect("DATA", "354 ")
@@ -191,9 +187,7 @@ func freeAddr(t *testing.T) string {
 // reason in the log.
 func TestRelayNextHopDownGets451(t *testing.T) {
 	srv, lb, front := startFront(t, config.ModeDisabled, "smtp://"+freeAddr(t), nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	if r := c.cmd("MAIL FROM:<a@example.org>"); r != "451 4.4.1 Next hop not reachable, try again later" {
 		t.Fatalf("MAIL with the next hop down: %q", r)
 	}
@@ -220,9 +214,7 @@ func TestRelayPassesNextHopRefusals(t *testing.T) {
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, func(s *config.Settings) {
 		s.AcceptDomains = []string{"example.test", "other.test"}
 	})
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	if r := c.cmd("RCPT TO:<x@other.test>"); r != "550 5.7.1 Relay access denied" {
 		t.Fatalf("RCPT the next hop refuses: %q", r)
@@ -252,9 +244,7 @@ func TestRelayPassesNextHopRefusals(t *testing.T) {
 func TestRelayNextHopDropsDuringData(t *testing.T) {
 	h := startHop(t, config.ModeDisabled, nil)
 	srv, lb, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	c.expect("MAIL FROM:<a@example.org>", "250 ")
 	c.expect("RCPT TO:<b@example.test>", "250 ")
 	c.expect("DATA", "354 ")
@@ -284,9 +274,7 @@ func TestRelayVerifyWrongNameRefuses(t *testing.T) {
 		s.Relay.CAFile = h.f.caFile()
 		s.Relay.ServerName = "wrong.example.test"
 	})
-	c := dial(t, srv.Addr().String())
-	c.reply()
-	c.expect("EHLO client.example", "250-")
+	c := greet(t, srv.Addr().String())
 	r := c.cmd("MAIL FROM:<a@example.org>")
 	if !strings.HasPrefix(r, "451 4.7.5 ") {
 		t.Fatalf("MAIL with an unverifiable next hop: %q", r)
@@ -319,9 +307,7 @@ func TestRelayTLSModesToNextHop(t *testing.T) {
 					s.Relay.CAFile = h.f.caFile()
 				}
 			})
-			c := dial(t, srv.Addr().String())
-			c.reply()
-			c.expect("EHLO client.example", "250-")
+			c := greet(t, srv.Addr().String())
 			m := queuedAs.FindStringSubmatch(sendMessage(t, c, "a@example.org", []string{"b@example.test"}, "Subject: tls\r\n\r\nhi\r\n"))
 			if m == nil {
 				t.Fatal("not relayed")
@@ -343,9 +329,7 @@ func TestRelayInboundModesHold(t *testing.T) {
 	h := startHop(t, config.ModeDisabled, nil)
 	t.Run("required", func(t *testing.T) {
 		srv, _, f := startFront(t, config.ModeRequired, "smtp://"+h.addr, nil)
-		c := dial(t, srv.Addr().String())
-		c.reply()
-		c.expect("EHLO client.example", "250-")
+		c := greet(t, srv.Addr().String())
 		c.expect("MAIL FROM:<a@example.org>", "530 5.7.0 ")
 		c.starttls(f.roots)
 		c.expect("EHLO client.example", "250-")
