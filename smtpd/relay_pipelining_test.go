@@ -280,3 +280,29 @@ func TestRelayRefusesAtMailWhatTheNextHopCannotTake(t *testing.T) {
 		t.Fatalf("counters %+v, want 1 refused", cn)
 	}
 }
+
+// RSET mid-transaction is passed on, and the next transaction's MAIL is
+// held as the first was: go-smtp's client says EHLO again after RSET (our
+// end answers it), which must not be taken for the MAIL to hold.
+func TestRelayHoldsMailAgainAfterRset(t *testing.T) {
+	h := startWireHop(t, "tcp", false)
+	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
+	c := greet(t, srv.Addr().String())
+	c.expect("MAIL FROM:<a@example.org>", "250 ")
+	c.expect("RCPT TO:<b@example.test>", "250 ")
+	c.expect("RSET", "250 ")
+	if r := sendMessage(t, c, "c@example.org", []string{"d@example.test"}, "Subject: after RSET\r\n\r\nok\r\n"); !strings.HasPrefix(r, "250 2.0.0 OK: queued") {
+		t.Fatalf("transaction after RSET: %q", r)
+	}
+	c.expect("QUIT", "221 ")
+	waitCommands(t, h, []string{
+		"EHLO " + testHost,
+		"MAIL FROM:<a@example.org> BODY=8BITMIME",
+		"RCPT TO:<b@example.test>",
+		"RSET",
+		"MAIL FROM:<c@example.org> BODY=8BITMIME",
+		"RCPT TO:<d@example.test>",
+		"DATA",
+		"QUIT",
+	})
+}

@@ -258,7 +258,7 @@ type pipeConn struct {
 	net.Conn
 	br *bufio.Reader // the next hop's bytes; go-smtp reads through it
 
-	hold      bool   // capture the next write (MAIL) instead of sending it
+	hold      bool   // capture the next MAIL instead of sending it
 	held      []byte // the MAIL line not yet sent
 	rbuf      []byte // the made-up reply go-smtp reads for a held MAIL
 	inFlight  bool   // MAIL went out: its reply is the next on the stream
@@ -301,7 +301,9 @@ func (p *pipeConn) mailOutcome() (found bool, refusal *smtp.SMTPError) {
 }
 
 func (p *pipeConn) Write(b []byte) (int, error) {
-	if p.hold {
+	// Only MAIL is held: go-smtp's client may say EHLO first (again after
+	// RSET), which helloConn answers without a word on the wire.
+	if p.hold && len(b) > 5 && strings.EqualFold(string(b[:5]), "MAIL ") {
 		p.hold = false
 		p.held = append([]byte(nil), b...)
 		p.rbuf = heldOK
