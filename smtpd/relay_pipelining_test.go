@@ -31,6 +31,7 @@ type scriptHop struct {
 type scriptOpts struct {
 	noPipelining            bool
 	hangUpAfterFirstMessage bool
+	hangUpAfterFirstRcpt    bool
 }
 
 // scriptRefusal is the reply to MAIL FROM:<refused@...>.
@@ -117,6 +118,9 @@ func (h *scriptHop) serve(c net.Conn) {
 				break
 			}
 			say(reply + "250 2.1.5 Ok\r\n")
+			if h.opts.hangUpAfterFirstRcpt {
+				return
+			}
 		case "RCPT":
 			say("250 2.1.5 Ok\r\n")
 		case "DATA":
@@ -305,4 +309,30 @@ func TestRelayHoldsMailAgainAfterRset(t *testing.T) {
 		"DATA",
 		"QUIT",
 	})
+}
+
+// The next hop hangs up in the middle of the recipients: the RCPT that
+// meets the loss and every later one of the transaction get 451, never a
+// 503 (which would have the sender bounce what a retry delivers), and the
+// next transaction goes on a new session.
+func TestRelaySessionLostAmongRecipientsIsTemporaryForEachRcpt(t *testing.T) {
+	h := startScriptHop(t, scriptOpts{hangUpAfterFirstRcpt: true})
+	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
+	c := greet(t, srv.Addr().String())
+	c.expect("MAIL FROM:<a@example.org>", "250 ")
+	c.expect("RCPT TO:<b@example.test>", "250 ")
+	waitFor(t, func() bool { s, _ := h.counts(); return s == 1 })
+	time.Sleep(20 * time.Millisecond) // the hang-up on its way
+	for _, rcpt := range []string{"c@example.test", "d@example.test", "e@example.test"} {
+		if r := c.cmd("RCPT TO:<" + rcpt + ">"); !strings.HasPrefix(r, "451 4.4.2 ") {
+			t.Fatalf("RCPT TO:<%s> after the next hop hung up: %q, want 451 4.4.2", rcpt, r)
+		}
+	}
+	c.expect("RSET", "250 ")
+	c.expect("MAIL FROM:<a@example.org>", "250 ")
+	c.expect("RCPT TO:<b@example.test>", "250 ")
+	c.expect("QUIT", "221 ")
+	if cn := srv.RelayCounters(); cn.TempFailed != 1 {
+		t.Fatalf("counters %+v, want the loss counted once", cn)
+	}
 }

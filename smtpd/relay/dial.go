@@ -248,12 +248,12 @@ func rawReply(code int, msg string) []byte {
 // hop offers PIPELINING (RFC 2920), so that MAIL leaves in one write with
 // the first RCPT: the sender's MAIL and RCPT cost the next hop one round
 // trip, not two. go-smtp's client sends one command at a time, so MAIL is
-// held: while hold is set its line is kept instead of written and go-smtp
-// reads a 250 made up here; the next write sends it first, and the next
-// read takes the next hop's reply to it off the stream before go-smtp
-// reads the reply to RCPT. The reply to MAIL is kept for the session
-// (mailReply): a refusal is the reply the sender gets at RCPT, as Postfix
-// (smtpd_delay_reject) gives its own sender refusals.
+// held: while hold is set a MAIL line is kept instead of written and
+// go-smtp reads a 250 made up here; the next write sends it first, and the
+// next read takes the next hop's reply to it off the stream before go-smtp
+// reads the reply to RCPT. That reply is kept (mailOutcome): a refusal is
+// the reply the sender gets at RCPT, as Postfix (smtpd_delay_reject) gives
+// its own sender refusals.
 type pipeConn struct {
 	net.Conn
 	br *bufio.Reader // the next hop's bytes; go-smtp reads through it

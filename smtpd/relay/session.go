@@ -39,8 +39,11 @@ type Session struct {
 	out  *outbound
 	inTx bool // MAIL given to the next hop (or held), transaction not ended
 	rcpt int  // recipients the next hop accepted in this transaction
-	// mailErr is the next hop's refusal of a MAIL sent with a RCPT.
-	mailErr *smtp.SMTPError
+	// txErr is the reply every further RCPT of the transaction gets once
+	// it cannot go on at the next hop: the next hop's refusal of a MAIL
+	// sent with a RCPT, or a 4xx once the session to it was lost (a 503
+	// there would have the sender bounce what a retry delivers).
+	txErr *smtp.SMTPError
 	// from, mailOpts and retry let a MAIL held for PIPELINING be sent
 	// again on a new session when the idle one turns out closed at RCPT.
 	from     string
@@ -88,6 +91,7 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.inTx {
 		s.reset()
 	}
+	s.txErr = nil
 	fresh := false
 	if s.pending != nil {
 		// Prepared while the sender greeted; it may have idled since.
@@ -120,7 +124,7 @@ func (s *Session) Mail(from string, opts *smtp.MailOptions) error {
 	if err != nil {
 		return s.failed("MAIL", err)
 	}
-	s.inTx, s.rcpt, s.mailErr = true, 0, nil
+	s.inTx, s.rcpt, s.txErr = true, 0, nil
 	s.from, s.mailOpts, s.retry = from, opts, !fresh
 	return nil
 }
@@ -138,12 +142,11 @@ func (s *Session) mail(from string, opts *smtp.MailOptions) error {
 func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.txErr != nil {
+		return s.txErr
+	}
 	if s.out == nil || !s.inTx {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Bad sequence of commands: MAIL first"}
-	}
-	if s.mailErr != nil {
-		// The next hop refused MAIL: every recipient gets its reply.
-		return s.mailErr
 	}
 	if s.r.t.NextHop.LMTP && s.rcpt >= 1 {
 		return errLMTPOneRecipient
@@ -181,7 +184,7 @@ func (s *Session) rcptOut(to string, opts *smtp.RcptOptions) error {
 		if refusal.Code != 421 {
 			// The transaction is over at the next hop; the sender's
 			// goes on until its RSET or next MAIL, each RCPT refused.
-			s.mailErr = refusal
+			s.txErr = refusal
 		}
 		return refusal
 	}
@@ -272,13 +275,13 @@ func (s *Session) reset() {
 	if s.out != nil && s.out.pipe != nil && s.out.pipe.mailHeld() {
 		// The next hop never saw this MAIL.
 		s.out.pipe.dropHeld()
-	} else if s.out != nil && s.inTx && s.mailErr == nil {
+	} else if s.out != nil && s.inTx && s.txErr == nil {
 		if err := s.out.c.Reset(); err != nil {
 			s.r.o.Log.Warn("relay: RSET to the next hop failed; closing that session", "peer", s.peer, "err", err)
 			s.drop()
 		}
 	}
-	s.inTx, s.rcpt, s.mailErr = false, 0, nil
+	s.inTx, s.rcpt, s.txErr = false, 0, nil
 }
 
 // Logout ends the outbound session with QUIT, as the sender ended its own.
@@ -337,7 +340,7 @@ func (s *Session) drop() {
 		s.out.close()
 		s.out = nil
 	}
-	s.inTx, s.rcpt, s.mailErr = false, 0, nil
+	s.inTx, s.rcpt, s.txErr = false, 0, nil
 }
 
 // failed turns an error of the next hop at step into the sender's reply:
@@ -351,6 +354,7 @@ func (s *Session) failed(step string, err error) error {
 	}
 	// 421 is the next hop closing: the sender's connection stays, so it
 	// gets a 451 for this step, and the next MAIL a new session.
+	inTx := s.inTx
 	s.drop()
 	reply := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
 		Message: "Connection to the next hop lost, try again later"}
@@ -364,6 +368,9 @@ func (s *Session) failed(step string, err error) error {
 	s.r.o.Log.Warn("relay: next hop failed at "+step, "next_hop", s.r.t.NextHop.URL, "peer", s.peer,
 		"err", err.Error(), "reply", fmt.Sprintf("%d %d.%d.%d", reply.Code, reply.EnhancedCode[0], reply.EnhancedCode[1], reply.EnhancedCode[2]))
 	s.count(reply)
+	if inTx {
+		s.txErr = reply
+	}
 	return reply
 }
 
