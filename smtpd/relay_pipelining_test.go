@@ -22,6 +22,7 @@ import (
 type scriptHop struct {
 	addr string
 	opts scriptOpts
+	ln   net.Listener
 
 	mu       sync.Mutex
 	sessions int      // connections greeted
@@ -32,6 +33,8 @@ type scriptOpts struct {
 	noPipelining            bool
 	hangUpAfterFirstMessage bool
 	hangUpAfterFirstRcpt    bool
+	// goneAfterFirstMessage: hang up and take no more connections.
+	goneAfterFirstMessage bool
 }
 
 // scriptRefusal is the reply to MAIL FROM:<refused@...>.
@@ -41,7 +44,7 @@ func startScriptHop(t *testing.T, o scriptOpts) *scriptHop {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
-	h := &scriptHop{addr: ln.Addr().String(), opts: o}
+	h := &scriptHop{addr: ln.Addr().String(), opts: o, ln: ln}
 	var wg sync.WaitGroup
 	var conns []net.Conn
 	var connsMu sync.Mutex
@@ -140,7 +143,10 @@ func (h *scriptHop) serve(c net.Conn) {
 			h.msgs = append(h.msgs, body.String())
 			h.mu.Unlock()
 			say("250 2.0.0 Ok: queued as SCRIPT\r\n")
-			if h.opts.hangUpAfterFirstMessage {
+			if h.opts.goneAfterFirstMessage {
+				h.ln.Close()
+			}
+			if h.opts.hangUpAfterFirstMessage || h.opts.goneAfterFirstMessage {
 				return
 			}
 		case "RSET":
@@ -335,4 +341,24 @@ func TestRelaySessionLostAmongRecipientsIsTemporaryForEachRcpt(t *testing.T) {
 	if cn := srv.RelayCounters(); cn.TempFailed != 1 {
 		t.Fatalf("counters %+v, want the loss counted once", cn)
 	}
+}
+
+// The next hop hangs up after a message and takes no new connection: the
+// next transaction's MAIL, held for its RCPT, finds the session closed, the
+// new one cannot be opened, and that RCPT and every later one get 451.
+func TestRelayNextHopGoneBetweenTransactionsIsTemporaryForEachRcpt(t *testing.T) {
+	h := startScriptHop(t, scriptOpts{goneAfterFirstMessage: true})
+	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+h.addr, nil)
+	c := greet(t, srv.Addr().String())
+	if r := sendMessage(t, c, "a@example.org", []string{"b@example.test"}, "Subject: 1\r\n\r\nbody\r\n"); r != "250 2.0.0 Ok: queued as SCRIPT" {
+		t.Fatalf("first message: %q", r)
+	}
+	time.Sleep(20 * time.Millisecond) // the hang-up on its way
+	c.expect("MAIL FROM:<a@example.org>", "250 ")
+	for _, rcpt := range []string{"b@example.test", "c@example.test"} {
+		if r := c.cmd("RCPT TO:<" + rcpt + ">"); !strings.HasPrefix(r, "451 4.4.1 ") {
+			t.Fatalf("RCPT TO:<%s> with the next hop gone: %q, want 451 4.4.1", rcpt, r)
+		}
+	}
+	c.expect("QUIT", "221 ")
 }

@@ -159,6 +159,10 @@ func (s *Session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		s.retry = false
 		s.drop()
 		if err = s.open(); err != nil {
+			var se *smtp.SMTPError
+			if errors.As(err, &se) {
+				s.txErr = se // a 4xx for the rest of the transaction too
+			}
 			return err
 		}
 		if err = s.mail(s.from, s.mailOpts); err == nil {
