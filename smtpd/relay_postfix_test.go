@@ -37,6 +37,9 @@ func TestRelayToPostfix(t *testing.T) {
 		"smtpd_end_of_data_restrictions": "check_client_access static:HOLD",
 		"local_header_rewrite_clients":   "",
 		"smtpd_recipient_restrictions":   "check_recipient_access inline:{ { nobody@example.test = 550 5.1.1 No such user here } }, permit_mynetworks, reject",
+		// Postfix 3.9's default: the relay's pipelining of MAIL with
+		// RCPT must stay within what RFC 2920 allows.
+		"smtpd_forbid_unauth_pipelining": "yes",
 	}})
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+pf.Addr(), nil)
 	c := greet(t, srv.Addr().String())
@@ -88,6 +91,7 @@ func TestRelayPostfixRefusingTheSenderAtMail(t *testing.T) {
 		"smtpd_end_of_data_restrictions": "check_client_access static:HOLD",
 		"smtpd_delay_reject":             "no",
 		"smtpd_sender_restrictions":      "check_sender_access inline:{ { refused@example.org = 553 5.7.1 Not from this sender } }",
+		"smtpd_forbid_unauth_pipelining": "yes",
 	}})
 	srv, _, _ := startFront(t, config.ModeDisabled, "smtp://"+pf.Addr(), nil)
 	c := greet(t, srv.Addr().String())
