@@ -71,6 +71,11 @@ func (c *Common) Bindable(k tea.KeyMsg) bool { return !k.Paste && !c.Burst }
 // takesText reports whether k is text for the current screen: typed into
 // a field rather than a command.
 func (m *Model) takesText(k tea.KeyMsg) bool {
+	if m.quitAsk {
+		// The quit question takes no text: its answer, sent by a script
+		// the moment the question shows, is a key even in a burst.
+		return false
+	}
 	if k.Type == tea.KeyRunes && len(k.Runes) > 1 {
 		return true
 	}

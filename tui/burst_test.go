@@ -99,3 +99,30 @@ func TestCtrlCInABurstIsDrawn(t *testing.T) {
 	h.fire()
 	h.wantView("Quit without applying?")
 }
+
+// The answer to the quit question, sent by a script the moment the
+// question is on screen (a few ms after Ctrl+C), is acted on: the dialog
+// takes no text, so "y" or "n" in a burst is a key, not pasted text.
+func TestQuitAnswerRightAfterCtrlCIsActedOn(t *testing.T) {
+	for _, gap := range burstGaps {
+		for _, answer := range []string{"y", "n"} {
+			t.Run(fmt.Sprint(gap, answer), func(t *testing.T) {
+				h := newHarness(t).start(80, 24)
+				h.toCert()
+				h.press("tab")
+				h.keysAt(gap, "ctrl+c", answer)
+				if answer == "y" {
+					if !h.quit {
+						t.Fatalf("not quit after Ctrl+C then y %v later:\n%s", gap, h.view())
+					}
+					return
+				}
+				h.wantNotView("Quit without applying?")
+				h.wantScreen("Private key")
+				if h.quit {
+					t.Fatal("quit after Ctrl+C then n")
+				}
+			})
+		}
+	}
+}
