@@ -18,3 +18,36 @@ func FreePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// FreePorts is n distinct TCP ports on 127.0.0.1, none of them in avoid,
+// that were free a moment ago. Each port is held while the others are
+// found, so two of them are never the same (FreePort called n times can
+// return one port twice).
+func FreePorts(t testing.TB, n int, avoid ...int) []int {
+	t.Helper()
+	skip := map[int]bool{}
+	for _, p := range avoid {
+		skip[p] = true
+	}
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for len(ports) < n {
+		if len(held) > n+64 {
+			t.Fatalf("no %d free TCP ports on 127.0.0.1 outside %v", n, avoid)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, l)
+		if p := l.Addr().(*net.TCPAddr).Port; !skip[p] {
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}

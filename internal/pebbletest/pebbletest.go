@@ -14,8 +14,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
-	"github.com/smtptls/smtptls/internal/loopback"
 	"io"
 	"math/big"
 	"net"
@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/smtptls/smtptls/internal/loopback"
 )
 
 // Options shape one pebble.
@@ -72,30 +74,50 @@ func Skip(t testing.TB) {
 }
 
 // Start runs pebble and challtestsrv for t and stops both when t ends.
+// Their ports were free a moment before they bind them; when another
+// process took one meanwhile, both start again on other ports.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	Skip(t)
+	for attempt := 1; ; attempt++ {
+		s, err := tryStart(t, o)
+		if err == nil {
+			return s
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("pebbletest: %v; starting again on other ports", err)
+	}
+}
+
+// errPortTaken: a port was taken between being picked and being bound.
+var errPortTaken = errors.New("a port was taken before pebble could bind it")
+
+func tryStart(t testing.TB, o Options) (*Server, error) {
+	t.Helper()
 	dir := t.TempDir()
 	s := &Server{Dir: dir, HTTPPort: o.HTTPPort, TLSPort: o.TLSPort}
+	dnsPort := freeUDPPort(t)
+	ports := loopback.FreePorts(t, 5, dnsPort, o.HTTPPort, o.TLSPort)
 	if s.HTTPPort == 0 {
-		s.HTTPPort = loopback.FreePort(t)
+		s.HTTPPort = ports[0]
 	}
 	if s.TLSPort == 0 {
-		s.TLSPort = loopback.FreePort(t)
+		s.TLSPort = ports[1]
 	}
 	certFile, keyFile, pool := writeListenerCert(t, dir)
 	s.ListenerCAFile = certFile
 	s.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 
-	dnsPort := freeUDPPort(t)
 	s.DNSAddr = "127.0.0.1:" + strconv.Itoa(dnsPort)
-	challMgmt := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
+	challMgmt := "127.0.0.1:" + strconv.Itoa(ports[2])
 	s.ChallURL = "http://" + challMgmt
-	start(t, dir, "challtestsrv", nil, "pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+	challDone := start(t, dir, "challtestsrv", nil, "pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-dns01", s.DNSAddr, "-management", challMgmt)
 
-	listen := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
-	s.mgmt = "https://127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
+	listen := "127.0.0.1:" + strconv.Itoa(ports[3])
+	s.mgmt = "https://127.0.0.1:" + strconv.Itoa(ports[4])
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  listen,
 		"managementListenAddress":        s.mgmt[len("https://"):],
@@ -115,11 +137,26 @@ func Start(t testing.TB, o Options) *Server {
 	// No validation delay, no rejected nonces, no reused authorizations:
 	// every order validates its challenges, fast and the same every run.
 	envs := []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"}
-	start(t, dir, "pebble", envs, "pebble", "-config", cfgFile, "-dnsserver", s.DNSAddr)
+	pebbleDone := start(t, dir, "pebble", envs, "pebble", "-config", cfgFile, "-dnsserver", s.DNSAddr)
 	s.DirURL = "https://" + listen + "/dir"
 
+	// exited explains a program that stopped before it answered.
+	exited := func(name string) error {
+		logs, _ := os.ReadFile(filepath.Join(dir, name+".log"))
+		if bytes.Contains(logs, []byte("address already in use")) {
+			return fmt.Errorf("%s: %w", name, errPortTaken)
+		}
+		return fmt.Errorf("%s exited before it answered:\n%s", name, logs)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		select {
+		case <-pebbleDone:
+			return nil, exited("pebble")
+		case <-challDone:
+			return nil, exited("challtestsrv")
+		default:
+		}
 		resp, err := s.client.Get(s.DirURL)
 		if err == nil {
 			resp.Body.Close()
@@ -129,11 +166,16 @@ func Start(t testing.TB, o Options) *Server {
 		}
 		if time.Now().After(deadline) {
 			logs, _ := os.ReadFile(filepath.Join(dir, "pebble.log"))
-			t.Fatalf("pebble did not answer on %s: %v\n%s", s.DirURL, err, logs)
+			return nil, fmt.Errorf("pebble did not answer on %s: %v\n%s", s.DirURL, err, logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	for {
+		select {
+		case <-challDone:
+			return nil, exited("challtestsrv")
+		default:
+		}
 		c, err := net.DialTimeout("tcp", challMgmt, time.Second)
 		if err == nil {
 			c.Close()
@@ -141,15 +183,16 @@ func Start(t testing.TB, o Options) *Server {
 		}
 		if time.Now().After(deadline) {
 			logs, _ := os.ReadFile(filepath.Join(dir, "challtestsrv.log"))
-			t.Fatalf("pebble-challtestsrv did not answer on %s: %v\n%s", challMgmt, err, logs)
+			return nil, fmt.Errorf("pebble-challtestsrv did not answer on %s: %v\n%s", challMgmt, err, logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s
+	return s, nil
 }
 
-// start runs one program, logging to dir/name.log, killed when t ends.
-func start(t testing.TB, dir, name string, env []string, prog string, args ...string) {
+// start runs one program, logging to dir/name.log, killed when t ends;
+// the channel is closed when it exits.
+func start(t testing.TB, dir, name string, env []string, prog string, args ...string) <-chan struct{} {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
@@ -162,11 +205,17 @@ func start(t testing.TB, dir, name string, env []string, prog string, args ...st
 		logf.Close()
 		t.Fatalf("start %s: %v", prog, err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
 		logf.Close()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
 	})
+	return done
 }
 
 // Root is the root that pebble issues under; it changes at every start.
