@@ -69,7 +69,8 @@ type acmeEnv struct {
 func newACMEEnv(t testing.TB) *acmeEnv {
 	t.Helper()
 	p := pebbletest.Start(t, pebbletest.Options{})
-	a := &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: loopback.FreePort(t)}
+	// Not pebble's validation ports: those are free until the responders bind them.
+	a := &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: loopback.FreePorts(t, 1, p.HTTPPort, p.TLSPort)[0]}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -263,7 +264,7 @@ func TestRenewFailedChallengeKeepsOldCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
+	s.HTTPAddr = "127.0.0.1:" + strconv.Itoa(loopback.FreePorts(t, 1, a.p.HTTPPort, a.p.TLSPort, a.port)[0])
 	if err := acme.SaveSettings(a.dir, s); err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +534,7 @@ func TestACMEExternalAccountBinding(t *testing.T) {
 	t.Parallel()
 	const hmac = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
 	p := pebbletest.Start(t, pebbletest.Options{EAB: map[string]string{"kid-1": hmac}})
-	a := &acmeEnv{applyEnv: &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: loopback.FreePort(t)}, p: p}
+	a := &acmeEnv{applyEnv: &applyEnv{t: t, bin: sharedBinary(t), dir: filepath.Join(t.TempDir(), "cfg"), port: loopback.FreePorts(t, 1, p.HTTPPort, p.TLSPort)[0]}, p: p}
 	t.Cleanup(func() { exec.Command(a.bin, "stop", "--config-dir", a.dir).Run() })
 
 	out, errOut, code := a.run(a.acmeArgs("http-01")...)

@@ -21,7 +21,8 @@ import (
 // next hop of a relaying gateway.
 func secondEnv(t *testing.T, a *applyEnv) *applyEnv {
 	t.Helper()
-	b := &applyEnv{t: t, bin: a.bin, dir: filepath.Join(t.TempDir(), "hop"), port: loopback.FreePort(t)}
+	// Not a's port, which a may not have bound yet.
+	b := &applyEnv{t: t, bin: a.bin, dir: filepath.Join(t.TempDir(), "hop"), port: loopback.FreePorts(t, 1, a.port)[0]}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
