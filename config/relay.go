@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/smtptls/smtptls/internal/certpem"
 )
 
 // What the bundled listener does with a message it accepted.
@@ -183,26 +184,16 @@ func (r Relay) ReadRelayCA() (*x509.CertPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay.ca_file: %w", err)
 	}
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("relay.ca_file %s: certificate %d: %w", r.CAFile, n+1, err)
-		}
-		pool.AddCert(c)
-		n++
+	certs, err := certpem.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("relay.ca_file %s: %w", r.CAFile, err)
 	}
-	if n == 0 {
+	if len(certs) == 0 {
 		return nil, fmt.Errorf("relay.ca_file %s holds no PEM CERTIFICATE block: give the CA that issued the next hop's certificate", r.CAFile)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
 	}
 	return pool, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"iter"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smtptls/smtptls/internal/certpem"
 )
 
 // Fingerprint is the SHA-256 of a certificate's DER, lowercase hex without
@@ -67,20 +68,11 @@ func LoadCAFile(path string) (roots, intermediates []*x509.Certificate, err erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("read CA file: %w", err)
 	}
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, nil, fmt.Errorf("CA file %s: certificate %d: %w", path, len(roots)+len(intermediates)+1, err)
-		}
+	certs, err := certpem.Parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CA file %s: %w", path, err)
+	}
+	for _, c := range certs {
 		if selfSigned(c) {
 			roots = append(roots, c)
 		} else {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/internal/certpem"
 	"github.com/smtptls/smtptls/smtpd/relay"
 )
 
@@ -94,14 +95,14 @@ func Fingerprint(der []byte) string {
 }
 
 func certificateFrom(certPEM, chainPEM, keyPEM []byte) (*tls.Certificate, error) {
-	leaves, err := parseCerts(certPEM)
+	leaves, err := certpem.Parse(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("certificate: %w", err)
 	}
 	if len(leaves) == 0 {
 		return nil, fmt.Errorf("certificate: no CERTIFICATE block found in %s", config.CertFile)
 	}
-	chain, err := parseCerts(chainPEM)
+	chain, err := certpem.Parse(chainPEM)
 	if err != nil {
 		return nil, fmt.Errorf("chain: %w", err)
 	}
@@ -136,25 +137,6 @@ func certificateFrom(certPEM, chainPEM, keyPEM []byte) (*tls.Certificate, error)
 func mustParse(der []byte) *x509.Certificate {
 	c, _ := x509.ParseCertificate(der) // already parsed once; cannot fail
 	return c
-}
-
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return out, nil
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
-		}
-		out = append(out, c)
-	}
 }
 
 func isSelfSigned(c *x509.Certificate) bool {
