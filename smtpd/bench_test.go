@@ -50,33 +50,11 @@ var body1KB = "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("x", 98)+
 
 // session delivers one 1 KB message, with or without STARTTLS.
 func benchSession(addr string, useTLS bool) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	p, c, err := helloPeer(addr, "bench.example", useTLS)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	p := &peer{c: c}
-	if err := p.step("", "220 "); err != nil {
-		return err
-	}
-	if err := p.step("EHLO bench.example\r\n", "250 "); err != nil {
-		return err
-	}
-	if useTLS {
-		if err := p.step("STARTTLS\r\n", "220 "); err != nil {
-			return err
-		}
-		// The client skips verification: the figure is the server's.
-		tc := tls.Client(c, &tls.Config{ServerName: testHost, InsecureSkipVerify: true})
-		if err := tc.Handshake(); err != nil {
-			return err
-		}
-		p = &peer{c: tc}
-		if err := p.step("EHLO bench.example\r\n", "250 "); err != nil {
-			return err
-		}
-	}
 	// Pipelined envelope, as real MTAs send it.
 	if _, err := p.c.Write([]byte("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")); err != nil {
 		return err

@@ -300,6 +300,36 @@ func (p *peer) step(send, want string) error {
 
 // tlsClientInsecure is the client end of STARTTLS for load tests, where
 // the figure or the behaviour under test is the server's, not trust.
+// helloPeer dials addr, reads the greeting and says EHLO as name; with
+// useTLS it then runs STARTTLS (the certificate unchecked: what is measured
+// or checked is the server) and says EHLO again. The caller closes c.
+func helloPeer(addr, name string, useTLS bool) (p *peer, c net.Conn, err error) {
+	c, err = net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	p = &peer{c: c}
+	ehlo := "EHLO " + name + "\r\n"
+	if err = p.step("", "220 "); err == nil {
+		err = p.step(ehlo, "250 ")
+	}
+	if err == nil && useTLS {
+		if err = p.step("STARTTLS\r\n", "220 "); err == nil {
+			tc := tlsClientInsecure(c)
+			if err = tc.Handshake(); err == nil {
+				p = &peer{c: tc}
+				err = p.step(ehlo, "250 ")
+			}
+		}
+	}
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return p, c, nil
+}
+
 func tlsClientInsecure(c net.Conn) *tls.Conn {
 	return tls.Client(c, &tls.Config{ServerName: testHost, InsecureSkipVerify: true})
 }

@@ -1,12 +1,10 @@
 package smtpd
 
 import (
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/smtptls/smtptls/config"
 )
@@ -62,32 +60,11 @@ func TestSlotFreedAtSessionEnd(t *testing.T) {
 // slotSession is one short session that ends with QUIT; the caller
 // reconnects as soon as it has read the 221.
 func slotSession(addr string, useTLS bool) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	p, c, err := helloPeer(addr, "relay.example", useTLS)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	p := &peer{c: c}
-	if err := p.step("", "220 "); err != nil {
-		return err
-	}
-	if err := p.step("EHLO relay.example\r\n", "250 "); err != nil {
-		return err
-	}
-	if useTLS {
-		if err := p.step("STARTTLS\r\n", "220 "); err != nil {
-			return err
-		}
-		tc := tlsClientInsecure(c)
-		if err := tc.Handshake(); err != nil {
-			return err
-		}
-		p = &peer{c: tc}
-		if err := p.step("EHLO relay.example\r\n", "250 "); err != nil {
-			return err
-		}
-	}
 	if err := p.step("MAIL FROM:<a@example.org>\r\n", "250 "); err != nil {
 		return err
 	}
