@@ -141,15 +141,23 @@ func crashPoints(full time.Duration, timed int) []killAt {
 // the command's: nil when it finished before the kill.
 func (a *applyEnv) killDuring(p killAt, args ...string) error {
 	a.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return killBinDuring(a.t, 60*time.Second, a.bin, a.dir, p, args...)
+}
+
+// killBinDuring runs bin on the config dir dir with args, as binCmd does,
+// and SIGKILLs it at p, within timeout. The error is the command's: nil
+// when it finished before the kill.
+func killBinDuring(t testing.TB, timeout time.Duration, bin, dir string, p killAt, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c := a.cmd(ctx, args...)
+	c := binCmd(ctx, bin, dir, args...)
 	out, err := c.StdoutPipe()
 	if err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := c.Start(); err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if p.afterStep != "" {
 		sc := bufio.NewScanner(out)

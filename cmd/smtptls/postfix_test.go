@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -167,14 +165,7 @@ func TestPostfixApplyKilledAtEachStep(t *testing.T) {
 	full := time.Since(start)
 	checkMainCFConsistent(t, c, "after the first apply")
 
-	type killAt struct {
-		afterStep string
-		delay     time.Duration
-	}
-	var points []killAt
-	for _, s := range []string{"validate", "write", "switch", "reload", "verify"} {
-		points = append(points, killAt{afterStep: s})
-	}
+	points := crashPoints(full, 0) // after each step
 	for i := 1; i <= 4; i++ {
 		points = append(points, killAt{delay: full * time.Duration(i) / 5})
 	}
@@ -184,29 +175,7 @@ func TestPostfixApplyKilledAtEachStep(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kill %d: store does not load before: %v", i, err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		x := c.cmd(ctx, argsFor[before.Settings.Mode != config.ModeRequired]...)
-		out, err := x.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if p.afterStep != "" {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				if strings.Contains(sc.Text(), "ok   "+p.afterStep) {
-					break
-				}
-			}
-		} else {
-			time.Sleep(p.delay)
-		}
-		x.Process.Signal(syscall.SIGKILL)
-		go io.Copy(io.Discard, out)
-		x.Wait()
-		cancel()
+		_ = killBinDuring(t, 2*time.Minute, c.bin, c.dir, p, argsFor[before.Settings.Mode != config.ModeRequired]...)
 		label := fmt.Sprintf("kill %d (%+v)", i, p)
 		if _, err := config.Load(c.dir, h); err != nil {
 			t.Fatalf("%s: the store does not load: %v", label, err)
