@@ -187,26 +187,42 @@ func BenchmarkApplyEndToEnd(b *testing.B) {
 			}
 			d := ld.deps()
 			d.Roots = nil // the real default: system roots, loaded when a chain needs them
-			spent := map[StepName]time.Duration{}
-			var started time.Time
-			progress := func(s Step) {
-				if s.Status == StepRunning {
-					started = time.Now()
-					return
-				}
-				spent[s.Name] += time.Since(started)
-			}
+			times := stepTimes{}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				r := Run(context.Background(), d, ld.request(config.ModeAvailable, chains[i%2]), progress)
+				r := Run(context.Background(), d, ld.request(config.ModeAvailable, chains[i%2]), times.progress)
 				if !r.Applied {
 					b.Fatalf("apply %d failed at %s: %s", i, r.FailedStep, r.Message)
 				}
 			}
 			b.StopTimer()
-			for _, s := range []StepName{StepValidate, StepWrite, StepSwitch, StepReload, StepVerify, StepDone} {
-				b.ReportMetric(float64(spent[s].Microseconds())/1000/float64(b.N), string(s)+"-ms/op")
-			}
+			times.report(b)
 		})
+	}
+}
+
+// stepTimes adds up the time Run spends in each step, for a benchmark to
+// report per operation.
+type stepTimes struct {
+	spent   map[StepName]time.Duration
+	started time.Time
+}
+
+// progress is Run's progress callback.
+func (t *stepTimes) progress(s Step) {
+	if s.Status == StepRunning {
+		t.started = time.Now()
+		return
+	}
+	if t.spent == nil {
+		t.spent = map[StepName]time.Duration{}
+	}
+	t.spent[s.Name] += time.Since(t.started)
+}
+
+// report gives each step's mean time as STEP-ms/op.
+func (t *stepTimes) report(b *testing.B) {
+	for _, s := range []StepName{StepValidate, StepWrite, StepSwitch, StepReload, StepVerify, StepDone} {
+		b.ReportMetric(float64(t.spent[s].Microseconds())/1000/float64(b.N), string(s)+"-ms/op")
 	}
 }

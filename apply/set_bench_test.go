@@ -23,27 +23,17 @@ func BenchmarkSetEndToEnd(b *testing.B) {
 	if r := Run(context.Background(), d, ld.request(config.ModeAvailable, ch), nil); !r.Applied {
 		b.Fatalf("apply: %s", r.Message)
 	}
-	spent := map[StepName]time.Duration{}
-	var started time.Time
-	progress := func(s Step) {
-		if s.Status == StepRunning {
-			started = time.Now()
-			return
-		}
-		spent[s.Name] += time.Since(started)
-	}
+	times := stepTimes{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		req := Request{ConfigDir: ld.dir, Set: []Assignment{{Key: "limits.max_connections_per_ip", Value: strconv.Itoa(30 + i%2)}}}
-		r := Run(context.Background(), d, req, progress)
+		r := Run(context.Background(), d, req, times.progress)
 		if !r.Applied || r.Unchanged {
 			b.Fatalf("set %d: applied %v unchanged %v: %s", i, r.Applied, r.Unchanged, r.Message)
 		}
 	}
 	b.StopTimer()
-	for _, s := range []StepName{StepValidate, StepWrite, StepSwitch, StepReload, StepVerify, StepDone} {
-		b.ReportMetric(float64(spent[s].Microseconds())/1000/float64(b.N), string(s)+"-ms/op")
-	}
+	times.report(b)
 }
 
 // BenchmarkIdempotentApply is the renewal hook's daily run: the same
