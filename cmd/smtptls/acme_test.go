@@ -66,6 +66,17 @@ type acmeEnv struct {
 	p *pebbletest.Server
 }
 
+// newObtainedACMEEnv is newACMEEnv with a certificate obtained by http-01
+// and served.
+func newObtainedACMEEnv(t testing.TB) *acmeEnv {
+	t.Helper()
+	a := newACMEEnv(t)
+	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
+		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
+	}
+	return a
+}
+
 func newACMEEnv(t testing.TB) *acmeEnv {
 	t.Helper()
 	p := pebbletest.Start(t, pebbletest.Options{})
@@ -208,10 +219,7 @@ func TestACMEDNS01ServesCertificate(t *testing.T) {
 
 func TestRenewKeepsKeyAndServes(t *testing.T) {
 	t.Parallel()
-	a := newACMEEnv(t)
-	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
-		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
-	}
+	a := newObtainedACMEEnv(t)
 	first := a.installed()
 
 	// Pebble's certificates last five years: nothing is due.
@@ -252,10 +260,7 @@ func TestRenewKeepsKeyAndServes(t *testing.T) {
 
 func TestRenewFailedChallengeKeepsOldCertificate(t *testing.T) {
 	t.Parallel()
-	a := newACMEEnv(t)
-	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
-		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
-	}
+	a := newObtainedACMEEnv(t)
 	before := a.installed()
 
 	// The CA connects to port HTTPPort; the stored settings now bind another
@@ -370,10 +375,7 @@ func TestACMEPostfixTarget(t *testing.T) {
 // again, it switches to exactly that key.
 func TestACMENewKeyShowsNextTLSABeforeSwitch(t *testing.T) {
 	t.Parallel()
-	a := newACMEEnv(t)
-	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
-		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
-	}
+	a := newObtainedACMEEnv(t)
 	first := a.installed()
 	k1, _ := acme.ParseKey(first.KeyPEM)
 	current := acme.TLSA(k1.Public())
@@ -425,10 +427,7 @@ func TestACMENewKeyShowsNextTLSABeforeSwitch(t *testing.T) {
 // days before, it renews, applies and the listener serves the new one.
 func TestRenewDueByClock(t *testing.T) {
 	t.Parallel()
-	a := newACMEEnv(t)
-	if out, errOut, code := a.run(a.acmeArgs("http-01")...); code != exitOK {
-		t.Fatalf("acme exit %d\n%s%s", code, out, errOut)
-	}
+	a := newObtainedACMEEnv(t)
 	first := a.installed()
 	leaf := parseLeafPEM(first.CertPEM)
 	renewAt := leaf.NotAfter.Add(-30 * 24 * time.Hour)
