@@ -126,6 +126,14 @@ func writePKI(t testing.TB, tag string) pki {
 }
 
 // applyArgs are the flags of an apply of p in mode on this env.
+// mustApply runs apply with applyArgs and ends the test unless it exits 0.
+func (a *applyEnv) mustApply(mode string, p pki, extra ...string) {
+	a.t.Helper()
+	if o, e, code := a.run(a.applyArgs(mode, p, extra...)...); code != exitOK {
+		a.t.Fatalf("apply: exit %d\n%s%s", code, o, e)
+	}
+}
+
 func (a *applyEnv) applyArgs(mode string, p pki, extra ...string) []string {
 	args := []string{"apply", "--config-dir", a.dir, "--mode", mode, "--cert", p.cert, "--key", p.key, "--ca", p.ca,
 		"--hostname", p.name, "--listen", a.listen()}

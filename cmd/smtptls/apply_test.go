@@ -210,9 +210,7 @@ func TestApplyRefusalSaysWhyOnceThenWhatItMeans(t *testing.T) {
 func TestApplyDryRunShowsChanges(t *testing.T) {
 	a := newApplyEnv(t)
 	one, two := writePKI(t, "one"), writePKI(t, "two")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	before, _ := config.CurrentGeneration(a.dir)
 	out, errOut, code := a.run(a.applyArgs("required", two, "--dry-run")...)
 	if code != exitOK {
@@ -237,9 +235,7 @@ func TestApplyDryRunShowsChanges(t *testing.T) {
 func TestConcurrentApplies(t *testing.T) {
 	a := newApplyEnv(t)
 	one, two := writePKI(t, "one"), writePKI(t, "two")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	first := a.cmd(ctx, a.applyArgs("available", two)...)

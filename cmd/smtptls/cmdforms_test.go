@@ -11,9 +11,7 @@ import (
 func TestStatusPrintsCommandsWithTheConfigDir(t *testing.T) {
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	if o, e, code := a.run("stop", "--config-dir", a.dir); code != exitOK {
 		t.Fatalf("stop: %s%s", o, e)
 	}
@@ -29,9 +27,7 @@ func TestStatusPrintsCommandsWithTheConfigDir(t *testing.T) {
 func TestSetPrintsCommandsWithTheConfigDir(t *testing.T) {
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	want := "`smtptls apply --config-dir " + a.dir + " --mode required --yes`"
 	assertAdvises(t, a, want, "set", "--config-dir", a.dir, "mode=required")
 }
@@ -41,9 +37,7 @@ func TestSetPrintsCommandsWithTheConfigDir(t *testing.T) {
 func TestRollbackPrintsCommandsWithTheConfigDir(t *testing.T) {
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	want := "`smtptls status --config-dir " + a.dir + "`"
 	assertAdvises(t, a, want, "rollback", "--config-dir", a.dir)
 }

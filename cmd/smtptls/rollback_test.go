@@ -54,9 +54,7 @@ func TestRollbackRefusals(t *testing.T) {
 	if code != exitFail || !strings.Contains(out, "no earlier generation") {
 		t.Errorf("rollback with nothing applied: exit %d\n%s%s", code, out, errOut)
 	}
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	cur, _ := config.CurrentGeneration(a.dir)
 	for to, want := range map[string]string{
 		"../../etc":             "not a generation name",

@@ -20,9 +20,7 @@ func TestSetKilledAtEachStep(t *testing.T) {
 	}
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	h := config.Host{Getenv: func(string) string { return "" }, UserConfigDir: os.UserConfigDir}
 	setArgs := func(v int) []string {
 		return []string{"set", "--config-dir", a.dir, "limits.max_connections_per_ip=" + strconv.Itoa(v)}

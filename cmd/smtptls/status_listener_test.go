@@ -18,9 +18,7 @@ import (
 func TestStatusReportsSpoolTLSPolicyAndLowDisk(t *testing.T) {
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	spool := filepath.Join(a.dir, "spool")
 	for name, age := range map[string]time.Duration{"new/m1": 3 * time.Hour, "new/m2": time.Minute, "tmp/crash": 2 * time.Hour} {
 		p := filepath.Join(spool, name)

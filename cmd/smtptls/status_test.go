@@ -16,9 +16,7 @@ import (
 func TestStatusCatchesRenewalNeverReloaded(t *testing.T) {
 	a := newApplyEnv(t)
 	one, two := writePKI(t, "one"), writePKI(t, "two")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: %s%s", o, e)
-	}
+	a.mustApply("available", one)
 	out, errOut, code := a.run("status", "--config-dir", a.dir)
 	if code != exitOK || !strings.Contains(out, "the installed configuration") || !strings.Contains(out, "All well.") {
 		t.Fatalf("status after a good apply: exit %d\n%s%s", code, out, errOut)

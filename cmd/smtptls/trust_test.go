@@ -104,9 +104,7 @@ func expiredPKI(t *testing.T, p pki, tag string, notAfter time.Time) pki {
 func TestTrustReloadRefusesAnExpiredCertificate(t *testing.T) {
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
-	}
+	a.mustApply("available", one)
 	old := expiredPKI(t, one, "old", time.Now().Add(-24*time.Hour))
 	for src, dst := range map[string]string{old.cert: config.CertFile, old.key: config.KeyFile} {
 		b, _ := os.ReadFile(src)
@@ -178,13 +176,9 @@ func TestTrustRollbackRefusesAnExpiredGeneration(t *testing.T) {
 func TestTrustLinksAreNeverFollowed(t *testing.T) {
 	a := newApplyEnv(t)
 	one, two := writePKI(t, "one"), writePKI(t, "two")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
-	}
+	a.mustApply("available", one)
 	linked, _ := config.CurrentGeneration(a.dir)
-	if o, e, code := a.run(a.applyArgs("available", two)...); code != exitOK {
-		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
-	}
+	a.mustApply("available", two)
 	live, _ := config.CurrentGeneration(a.dir)
 	secret := filepath.Join(t.TempDir(), "shadow")
 	const secretText = "root:$6$notarealhash:19000:0:99999:7:::\n"
@@ -235,9 +229,7 @@ func TestTrustLinksAreNeverFollowed(t *testing.T) {
 func TestTrustHandEditsAreDetected(t *testing.T) {
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
-	}
+	a.mustApply("available", one)
 	gen, _ := config.CurrentGeneration(a.dir)
 	head, _ := os.ReadFile(a.currentFile(config.SettingsFile))
 	if first := strings.SplitN(string(head), "\n", 2)[0]; !strings.Contains(first, "smtptls set") || !strings.Contains(first, "smtptls apply") || !strings.Contains(first, "never by editing") {
@@ -346,9 +338,7 @@ func TestTrustRenewalHookKeepsTheGoodHistory(t *testing.T) {
 func TestTrustSetChangesSettingsThroughTheTransaction(t *testing.T) {
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
-	}
+	a.mustApply("available", one)
 	before, _ := config.CurrentGeneration(a.dir)
 	newListen := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
 
@@ -544,9 +534,7 @@ func alive(pid int) bool {
 func TestTrustListenerFoundWithoutItsSocket(t *testing.T) {
 	a := newApplyEnv(t)
 	one, two := writePKI(t, "one"), writePKI(t, "two")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
-	}
+	a.mustApply("available", one)
 	pid := a.listenerPid()
 	gens, _ := config.ListGenerations(a.dir)
 	if err := os.Remove(filepath.Join(a.dir, config.ControlSocket)); err != nil {
@@ -591,9 +579,7 @@ func TestTrustListenerFoundWithoutItsSocket(t *testing.T) {
 func TestTrustDeadListenerIsStartedAgainOnThePreviousGeneration(t *testing.T) {
 	a := newApplyEnv(t)
 	one, two := writePKI(t, "one"), writePKI(t, "two")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
-	}
+	a.mustApply("available", one)
 	prev, _ := config.CurrentGeneration(a.dir)
 	certPEM, _ := os.ReadFile(two.cert)
 	keyPEM, _ := os.ReadFile(two.key)
@@ -674,9 +660,7 @@ func TestTrustHelpSpellsFlagsWithTwoDashes(t *testing.T) {
 func TestTrustForegroundListenerFoundWithoutItsSocket(t *testing.T) {
 	a := newApplyEnv(t)
 	one := writePKI(t, "one")
-	if o, e, code := a.run(a.applyArgs("available", one)...); code != exitOK {
-		t.Fatalf("apply: exit %d\n%s%s", code, o, e)
-	}
+	a.mustApply("available", one)
 	if o, e, code := a.run("stop", "--config-dir", a.dir); code != exitOK {
 		t.Fatalf("stop: exit %d\n%s%s", code, o, e)
 	}
