@@ -14,6 +14,8 @@ import (
 	"github.com/go-acme/lego/v5/acme/api"
 	"github.com/go-acme/lego/v5/lego"
 	legolog "github.com/go-acme/lego/v5/log"
+
+	"github.com/smtptls/smtptls/probe"
 )
 
 // RenewDays is how close to expiry a certificate is renewed without the
@@ -46,7 +48,7 @@ func Due(leaf *x509.Certificate, now time.Time, st *State, ariCheck func() (star
 		}
 		return true, fmt.Sprintf("the certificate expires in %d days (renewal starts %d days before)", days, RenewDays)
 	}
-	fp := Fingerprint(leaf)
+	fp := probe.Fingerprint(leaf)
 	if ariCheck != nil && (st.ARICert != fp || !now.Before(st.ARIRetry)) {
 		start, end, retry, err := ariCheck()
 		st.ARICert = fp
@@ -116,10 +118,4 @@ func TLSA(pub crypto.PublicKey) string {
 	}
 	sum := sha256.Sum256(der)
 	return "3 1 1 " + hex.EncodeToString(sum[:])
-}
-
-// Fingerprint is the SHA-256 of a certificate, hex.
-func Fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(sum[:])
 }
