@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,6 +23,8 @@ import (
 	"github.com/go-acme/lego/v5/challenge/tlsalpn01"
 	"github.com/go-acme/lego/v5/lego"
 	legolog "github.com/go-acme/lego/v5/log"
+
+	"github.com/smtptls/smtptls/internal/certpem"
 )
 
 // Steps of an order, as progress reports them.
@@ -156,7 +157,7 @@ func Obtain(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, explainOrder(s, err)
 	}
-	leaf, err := parseLeaf(res.Certificate)
+	leaf, err := certpem.First(res.Certificate)
 	if err != nil {
 		return Result{}, &Error{Step: StepFinalize, Message: "the CA sent a certificate that cannot be read: " + err.Error(), Err: err}
 	}
@@ -307,12 +308,4 @@ func KeyTypeOf(k crypto.Signer) string {
 		}
 	}
 	return ""
-}
-
-func parseLeaf(certPEM []byte) (*x509.Certificate, error) {
-	b, _ := pem.Decode(certPEM)
-	if b == nil {
-		return nil, errors.New("no PEM certificate")
-	}
-	return x509.ParseCertificate(b.Bytes)
 }

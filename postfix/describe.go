@@ -3,11 +3,12 @@ package postfix
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/smtptls/smtptls/internal/certpem"
 )
 
 // Found is what a Postfix on this machine looks like from outside: what
@@ -66,20 +67,8 @@ func firstCert(name string) *x509.Certificate {
 	if err != nil {
 		return nil
 	}
-	for rest := b; ; {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			return nil
-		}
-		if blk.Type == "CERTIFICATE" {
-			c, err := x509.ParseCertificate(blk.Bytes)
-			if err != nil {
-				return nil
-			}
-			return c
-		}
-	}
+	c, _ := certpem.First(b)
+	return c
 }
 
 // Summary is one line for a person: "Postfix 3.7.11, smtpd on 0.0.0.0:25,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/smtptls/smtptls/acme"
 	"github.com/smtptls/smtptls/apply"
 	"github.com/smtptls/smtptls/config"
+	"github.com/smtptls/smtptls/internal/certpem"
 )
 
 const renewUsage = `Usage: smtptls renew [--config-dir DIR] [--force] [--json]
@@ -129,15 +129,9 @@ func cmdRenew(ctx context.Context, e *env, args []string) int {
 	return o.finish(code)
 }
 
+// parseLeafPEM is the leaf of certPEM, nil when there is none.
 func parseLeafPEM(certPEM []byte) *x509.Certificate {
-	b, _ := pem.Decode(certPEM)
-	if b == nil {
-		return nil
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		return nil
-	}
+	c, _ := certpem.First(certPEM)
 	return c
 }
 
